@@ -78,16 +78,18 @@ def main() -> None:
       bench measure --sim --cell C001 --profile quick-grade --out run.h5
       bench evaluate run.h5 --json grades.json
       bench show run.h5
+      bench report run.h5 --html run.html
     """
 
 
 def _register() -> None:
-    from bench.commands import demo, evaluate, import_data, instruments, measure, profiles, show, sim
+    from bench.commands import demo, evaluate, import_data, instruments, measure, profiles, report, show, sim
 
     main.add_command(demo.demo)
     main.add_command(measure.measure)
     main.add_command(evaluate.evaluate)
     main.add_command(evaluate.calibrate)
+    main.add_command(report.report)
     main.add_command(show.show)
     main.add_command(profiles.profiles)
     main.add_command(import_data.import_group)

@@ -11,15 +11,21 @@ from rich.console import Console
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 
 
-def evaluate_files(files: list[Path], model_path: Path | None) -> list[dict]:
-    """Store -> estimator -> plain rows; shared by `evaluate` and `demo`."""
+def load_estimates(files: list[Path], model_path: Path | None):
+    """Store -> estimator: the batch, the estimator's arrays and the plain rows; shared by `evaluate`, `demo`, `report`."""
     from bench.estimate import evaluate as estimate_records
     from bench.estimate import load_model
     from bench.store import load_batch
 
     model = load_model(model_path) if model_path else None
     batch = load_batch(files)
-    return estimate_records(batch, model).to_rows()
+    estimates = estimate_records(batch, model)
+    return batch, estimates, estimates.to_rows()
+
+
+def evaluate_files(files: list[Path], model_path: Path | None) -> list[dict]:
+    """Store -> estimator -> plain rows."""
+    return load_estimates(files, model_path)[2]
 
 
 @click.command()

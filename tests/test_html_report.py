@@ -1,0 +1,72 @@
+"""The HTML report: every record and every plot present, offline, safe against hostile cell IDs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib", reason="the HTML report needs the optional matplotlib extra")
+
+from bench.html_report import RecordPlotData, certificate_html, report_html  # noqa: E402
+from bench.commands.report import safe_file_stem  # noqa: E402
+
+
+def _plot_data(with_discharge: bool) -> RecordPlotData:
+    frequency_hz = np.logspace(3, -1, 21)
+    z = 0.03 + 0.01 / (1 + 1j * frequency_hz / 10) + 0.002 * (1 - 1j) / np.sqrt(frequency_hz)
+    t = np.arange(50) * 0.5
+    return RecordPlotData(
+        frequency_hz=frequency_hz,
+        z_measured=z,
+        z_fit=z * 1.001,
+        kk_residual_real=np.full(21, 1e-3),
+        kk_residual_imag=np.full(21, -1e-3),
+        discharge_time_s=np.linspace(0, 10800, 100) if with_discharge else np.zeros(0),
+        discharge_voltage_v=np.linspace(4.1, 2.5, 100) if with_discharge else np.zeros(0),
+        pulse_time_s=t,
+        pulse_voltage_v=3.7 - 0.03 * (t > 5),
+        pulse_current_a=-1.0 * (t > 5),
+    )
+
+
+def _row(cell_id: str, grade: str, soh: float) -> dict:
+    return {
+        "cell_id": cell_id, "measurement_id": f"m-{cell_id}", "soh": soh, "soh_low": soh - 0.05, "soh_high": soh + 0.05,
+        "grade": grade, "residual_value": 12.5, "currency": "EUR", "method": "calibrated", "warnings": [],
+        "r0_ohm": 0.031, "resistance_growth": 1.03,
+    }
+
+
+def test_page_has_summary_every_record_and_its_plots_and_no_network_reference() -> None:
+    rows = [_row("C-1", "A", 0.93), _row("C-2", "recycle", 0.61), _row("<script>x</script>", "retest", float("nan"))]
+    data = [_plot_data(True), _plot_data(False), _plot_data(False)]
+    provenance = [{"station": "sim-station", "operator": "anna", "profile": "quick-grade"}] * 3
+    page = report_html("Tray 7", rows, data, provenance)
+
+    assert page.index("id='summary'") < page.index("id='records'")
+    assert page.count("<details id='rec-") == 3
+    # one summary figure plus one figure per record, each inline SVG
+    assert page.count("<svg") == 4
+    for title in ("Nyquist", "Bode |Z|", "Bode phase", "Lin-KK residuals", "CC discharge", "DC pulse"):
+        assert page.count(title) >= 3, title
+    assert "fitted circuit" in page
+    assert "<script>" not in page, "a cell ID must be escaped, not executed"
+    assert "&lt;script&gt;" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "the page must work offline"
+    assert "sim-station" in page and "anna" in page
+
+
+def test_certificate_names_the_cell_grade_and_value() -> None:
+    page = certificate_html(_row("C-9", "B", 0.84), {"station": "s1"}, _plot_data(False))
+    assert "C-9" in page and ">B<" in page and "84.0 %" in page and "12.50 EUR" in page
+
+
+@pytest.mark.parametrize("cell_id", ["../../etc/passwd", "a/b", "\x00\x07", "x" * 5000, ""])
+def test_certificate_file_names_cannot_escape_the_folder(cell_id: str, tmp_path: Path) -> None:
+    stem = safe_file_stem(cell_id, 3)
+    assert "/" not in stem and ".." not in stem and len(stem) <= 70
+    target = (tmp_path / f"{stem}.html").resolve()
+    assert target.parent == tmp_path.resolve()
