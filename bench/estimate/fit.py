@@ -1,0 +1,260 @@
+"""Batched equivalent-circuit fitting: thousands of spectra in one Levenberg-Marquardt loop.
+
+Why hand-written: scipy.optimize.least_squares (and impedance.py, which wraps
+scipy's curve_fit) solves one problem at a time, so each spectrum pays Python and
+setup overhead for every iteration. Here every iteration is a handful of numpy
+expressions over all spectra at once: the circuit and its analytic Jacobian are
+evaluated for an (n, F) block, the small normal equations are solved with one
+``np.linalg.solve`` on an (n, p, p) stack, and each spectrum keeps its own damping,
+so a spectrum that needs more iterations does not slow the others down.
+
+Parameters live in an unconstrained space (log for positive values, logistic for CPE
+exponents; see ``circuits``), so the fitted circuit is physical by construction.
+Initial values are read off each spectrum (ohmic intercept, arc peak and width,
+Warburg slope, inductive tail), and a few starting splits of the arc resistance run
+in the same batch; the best per spectrum is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from bench.estimate.circuits import U_LIMIT, Circuit, parse_circuit
+from bench.estimate.spectra import SpectrumBlock, as_block
+
+DEFAULT_CIRCUIT = "L-R0-RQ-RQ-W"
+MIN_POINTS = 4
+
+
+@dataclass(frozen=True)
+class EcmFit:
+    """Result of ``fit_ecm``: one row per spectrum. Rows without enough points are NaN and not converged."""
+
+    circuit: str
+    names: tuple[str, ...]  # parameter names with units: l_h, r0_ohm, r1_ohm, q1, alpha1, ...
+    params: np.ndarray  # (n, p)
+    z_fit: np.ndarray  # (n, F) complex, on the input frequencies (NaN where the input is missing)
+    rel_rmse: np.ndarray  # (n,) sqrt(mean |z - z_fit|^2) / mean |z|
+    converged: np.ndarray  # (n,) bool
+    iterations: np.ndarray  # (n,) LM iterations of the retained start
+
+    def param(self, name: str) -> np.ndarray:
+        """One parameter column by name, e.g. ``fit.param("r0_ohm")``."""
+        return self.params[:, self.names.index(name)]
+
+
+def _initial_values(circuit: Circuit, block: SpectrumBlock, fractions: Sequence[float]) -> np.ndarray:
+    """Starting parameters (n_starts, n, p) read off each spectrum."""
+    f, z, valid = block.frequency_hz, block.z, block.valid
+    n = z.shape[0]
+    rows = np.arange(n)
+    omega = 2 * np.pi * f
+    neg_im = np.where(valid, -z.imag, np.nan)
+    re = np.where(valid, z.real, np.nan)
+    scale = np.nanmean(np.where(valid, np.abs(z), np.nan), axis=1)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    log_f = np.where(valid, np.log(f), np.nan)
+
+    top = np.nanargmax(np.where(valid, f, -np.inf), axis=1)
+    bottom = np.nanargmin(np.where(valid, f, np.inf), axis=1)
+
+    # R0: real part where the imaginary part crosses zero (inductive -> capacitive); else the
+    # highest-frequency real part. Interpolate between the two points around the crossing.
+    inductive = valid & (z.imag > 0)
+    capacitive = valid & (z.imag <= 0)
+    f_cap_top = np.where(capacitive, f, -np.inf).max(axis=1)
+    i_cap = np.argmax(np.where(capacitive, f, -np.inf), axis=1)
+    f_ind_low = np.where(inductive & (f > f_cap_top[:, None]), f, np.inf).min(axis=1)
+    i_ind = np.argmin(np.where(inductive & (f > f_cap_top[:, None]), f, np.inf), axis=1)
+    has_cross = np.isfinite(f_ind_low) & np.isfinite(f_cap_top)
+    y_c, y_i = z.imag[rows, i_cap], z.imag[rows, i_ind]
+    w = np.where(has_cross, y_i / np.where(y_i - y_c != 0, y_i - y_c, 1.0), 0.0)
+    r0 = np.where(has_cross, z.real[rows, i_ind] + w * (z.real[rows, i_cap] - z.real[rows, i_ind]), z.real[rows, top])
+    min_re = np.nanmin(re, axis=1)
+    r0 = np.clip(np.where(np.isfinite(r0), r0, min_re), 0.05 * scale, None)
+
+    # L from the top frequency when it is inductive, else a small value.
+    l_h = np.where(z.imag[rows, top] > 0, z.imag[rows, top] / omega[rows, top], 1e-3 * scale / omega[rows, top])
+    l_h = np.clip(l_h, 1e-4 * scale / omega[rows, top], None)
+
+    # Arc peak (max -Im in the upper 60 % of the log-frequency span) and the valley below it.
+    lo, hi = np.nanmin(log_f, axis=1), np.nanmax(log_f, axis=1)
+    upper = valid & (log_f >= (lo + 0.4 * (hi - lo))[:, None])
+    peak = np.argmax(np.where(upper, neg_im, -np.inf), axis=1)
+    below = valid & (f < f[rows, peak][:, None])
+    valley = np.where(below.any(axis=1), np.argmin(np.where(below, neg_im, np.inf), axis=1), bottom)
+    above_valley = valid & (f > f[rows, valley][:, None])
+    peak = np.where(above_valley.any(axis=1), np.argmax(np.where(above_valley, neg_im, -np.inf), axis=1), peak)
+    f_peak = f[rows, peak]
+
+    # Warburg coefficient from the low-frequency tail beyond the valley.
+    w_low, w_valley = omega[rows, bottom], omega[rows, valley]
+    span = 1 / np.sqrt(w_low) - 1 / np.sqrt(w_valley)
+    sigma_tail = (z.real[rows, bottom] - z.real[rows, valley]) / np.where(span > 0, span, np.inf)
+    sigma = np.where(
+        (bottom != valley) & (sigma_tail > 0), sigma_tail, np.maximum(-z.imag[rows, bottom], 0.01 * scale) * np.sqrt(w_low)
+    )
+    sigma = np.clip(sigma, 1e-4 * scale * np.sqrt(w_low), None)
+
+    has_w = "W" in circuit.elements
+    arc_total = z.real[rows, valley] - r0 - (sigma / np.sqrt(w_valley) if has_w else 0.0)
+    arc_total = np.clip(np.where(np.isfinite(arc_total), arc_total, 0.5 * scale), 0.05 * scale, None)
+
+    n_rq = circuit.elements.count("RQ")
+    alpha0 = 0.8
+    starts = []
+    for fraction in fractions:
+        params = np.zeros((n, circuit.n_params))
+        for name, value in (("l_h", l_h), ("r0_ohm", r0), ("sigma_ohm_per_sqrt_s", sigma)):
+            if name in circuit.names:
+                params[:, circuit.index(name)] = value
+        if n_rq == 1:
+            shares, peaks = [1.0], [f_peak]
+        else:
+            # first arc small and fast (SEI / contact), later arcs share the rest at lower frequencies
+            shares = [fraction] + [(1 - fraction) / (n_rq - 1)] * (n_rq - 1)
+            peaks = [f_peak * 10.0 ** (1.5 - 3.0 * k / (n_rq - 1)) for k in range(n_rq)]
+        for k in range(n_rq):
+            r = arc_total * shares[k]
+            tau = 1 / (2 * np.pi * peaks[k])
+            params[:, circuit.index(f"r{k + 1}_ohm")] = r
+            params[:, circuit.index(f"q{k + 1}")] = tau**alpha0 / r
+            params[:, circuit.index(f"alpha{k + 1}")] = alpha0
+        starts.append(params)
+    return np.stack(starts)
+
+
+def _residual(z_model: np.ndarray, z: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    d = (z_model - z) * weight
+    return np.concatenate([d.real, d.imag], axis=1)
+
+
+def _residual_and_jacobian(
+    circuit: Circuit, u: np.ndarray, block: SpectrumBlock, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stacked real/imaginary weighted residuals (n, 2F) and their Jacobian (n, 2F, p)."""
+    z_model, dz = circuit.impedance_and_jacobian(u, block.frequency_hz)
+    res = _residual(z_model, block.z, weight)
+    jw = dz * weight[:, :, None]
+    return res, np.concatenate([jw.real, jw.imag], axis=1)
+
+
+def _solve(system: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Batched solve of (n, p, p) x = (n, p); falls back to least squares row by row if one is singular."""
+    try:
+        return np.linalg.solve(system, rhs[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        return np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(system, rhs)])
+
+
+def levenberg_marquardt(
+    circuit: Circuit,
+    u0: np.ndarray,
+    block: SpectrumBlock,
+    *,
+    max_iter: int = 200,
+    tol: float = 1e-10,
+    lambda0: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Minimise sum |(Z(u) - z)/scale|^2 for every row at once.
+
+    Returns (u, cost, converged, iterations). Rows stop when their relative cost decrease
+    or step falls below ``tol``; only active rows are evaluated, so easy spectra leave the
+    batch early.
+    """
+    n, p = u0.shape
+    scale = np.sum(np.abs(block.z) * block.valid, axis=1) / np.maximum(block.valid.sum(axis=1), 1)
+    weight = block.valid / np.where(scale > 0, scale, 1.0)[:, None]
+    u = u0.copy()
+    lam = np.full(n, lambda0)
+    converged = np.zeros(n, dtype=bool)
+    iterations = np.zeros(n, dtype=np.int64)
+    eye = np.eye(p)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # residuals and Jacobian at the current point; recomputed only for rows whose step was accepted
+        res, jac = _residual_and_jacobian(circuit, u, block, weight)
+        cost = np.sum(res**2, axis=1)
+        active = np.flatnonzero(np.isfinite(cost))
+        for _ in range(max_iter):
+            if active.size == 0:
+                break
+            j_a, r_a = jac[active], res[active]
+            jt = j_a.transpose(0, 2, 1)
+            jtj = jt @ j_a
+            grad = (jt @ r_a[:, :, None])[:, :, 0]
+            diag = np.einsum("aii->ai", jtj)
+            floor = 1e-12 * diag.max(axis=1, keepdims=True) + 1e-30
+            system = jtj + (lam[active][:, None] * (diag + floor))[:, :, None] * eye
+            step = -_solve(system, grad)
+            u_new = np.clip(u[active] + step, -U_LIMIT, U_LIMIT)
+            sub = SpectrumBlock(block.frequency_hz[active], block.z[active], block.valid[active])
+            res_new, jac_new = _residual_and_jacobian(circuit, u_new, sub, weight[active])
+            cost_new = np.sum(res_new**2, axis=1)
+            old = cost[active]
+            better = np.isfinite(cost_new) & (cost_new < old) & np.all(np.isfinite(jac_new), axis=(1, 2))
+            acc = active[better]
+            u[acc], cost[acc], res[acc], jac[acc] = u_new[better], cost_new[better], res_new[better], jac_new[better]
+            lam[active] = np.where(better, np.maximum(lam[active] / 3, 1e-12), np.minimum(lam[active] * 4, 1e12))
+            iterations[active] += 1
+            small_gain = better & ((old - cost_new) <= tol * np.maximum(old, 1e-300))
+            small_step = np.max(np.abs(step), axis=1) < 1e-9
+            stuck = lam[active] >= 1e12  # no step improves any more: a (local) minimum
+            done = small_gain | small_step | stuck
+            converged[active[done]] = True
+            active = active[~done]
+    return u, cost, converged, iterations
+
+
+def fit_ecm(
+    frequency_hz: np.ndarray | Sequence[np.ndarray],
+    z: np.ndarray | Sequence[np.ndarray],
+    circuit: str = DEFAULT_CIRCUIT,
+    *,
+    max_iter: int = 200,
+    arc_fractions: Sequence[float] = (0.15, 0.5),
+    tol: float = 1e-10,
+    lambda0: float = 1.0,
+) -> EcmFit:
+    """Fit an equivalent circuit to n spectra at once.
+
+    frequency_hz: (F,) shared grid, (n, F) NaN-padded rows, or a list of per-row arrays.
+    z: complex impedance (n, F) (Im(Z) negative where capacitive) or a list of rows.
+    circuit: e.g. "L-R0-RQ-RQ-W" (default), "R0-RQ-RQ", "L-R0-RQ-W" (see ``circuits``).
+    arc_fractions: starting shares of the first arc in the total arc resistance; each
+    is a start for every spectrum, run in the same batch; the lowest cost wins.
+    """
+    parsed = parse_circuit(circuit)
+    block = as_block(frequency_hz, z)
+    n, n_freq = block.z.shape
+    p = parsed.n_params
+    fittable = block.n_valid >= min(MIN_POINTS, p)
+    params = np.full((n, p), np.nan)
+    converged = np.zeros(n, dtype=bool)
+    iterations = np.zeros(n, dtype=np.int64)
+    idx = np.flatnonzero(fittable)
+    if idx.size:
+        sub = SpectrumBlock(block.frequency_hz[idx], block.z[idx], block.valid[idx])
+        starts = _initial_values(parsed, sub, arc_fractions if parsed.elements.count("RQ") > 1 else (1.0,))
+        k = starts.shape[0]
+        tiled = SpectrumBlock(*(np.tile(a, (k, 1)) for a in (sub.frequency_hz, sub.z, sub.valid)))
+        u0 = parsed.to_internal(starts.reshape(k * idx.size, p))
+        u, cost, conv, iters = levenberg_marquardt(parsed, u0, tiled, max_iter=max_iter, tol=tol, lambda0=lambda0)
+        cost = np.where(np.isfinite(cost), cost, np.inf).reshape(k, idx.size)
+        best = np.argmin(cost, axis=0)
+        pick = best * idx.size + np.arange(idx.size)
+        params[idx] = parsed.to_physical(u[pick])
+        converged[idx] = conv[pick] & np.isfinite(cost[best, np.arange(idx.size)])
+        iterations[idx] = iters[pick]
+    z_fit = np.full((n, n_freq), np.nan + 0j)
+    if idx.size:
+        z_fit[idx] = parsed.impedance(params[idx], block.frequency_hz[idx])
+    z_fit = np.where(block.valid, z_fit, np.nan + 0j)
+    err = np.where(block.valid, np.abs(block.z - np.nan_to_num(z_fit)) ** 2, 0.0)
+    count = np.maximum(block.n_valid, 1)
+    mean_abs = np.sum(np.abs(block.z) * block.valid, axis=1) / count
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel_rmse = np.where(fittable, np.sqrt(err.sum(axis=1) / count) / mean_abs, np.nan)
+    return EcmFit(parsed.text, parsed.names, params, z_fit, rel_rmse, converged, iterations)
