@@ -1,0 +1,169 @@
+"""Keithley 2400-series SourceMeter (2400: +/-1.05 A, 2460: +/-7 A) as a SourceMeter for one cell.
+
+Sources current (positive charges the cell, negative discharges it) with a voltage
+compliance, or voltage with a current compliance, and reads back voltage, current and
+the instrument's time stamp (`:FORM:ELEM VOLT,CURR,TIME`, set once in `configure`).
+
+Safety rules this driver keeps:
+- the compliance limit is set before the level, and the level before `:OUTP ON`, each
+  checked against the error queue; if any step is refused the output is turned off
+  before the error propagates;
+- a current beyond the model's range is refused before anything is sent;
+- `output_off` is idempotent, never re-sends a source setting, and confirms with
+  `:OUTP?`; over a dead link it makes one fresh attempt and then reports, without
+  raising, so that it is safe in every `finally`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from drivers.properties import (
+    SettingOutOfRange,
+    as_bool,
+    as_float,
+    as_keyword,
+    in_range,
+    one_of,
+    on_off,
+    setting,
+)
+from drivers.protocols import ConnectionLost, InstrumentError, SourceReading
+from drivers.scpi import ScpiInstrument, ScpiSession, parse_numbers
+
+READ_COMMAND = ":READ?"
+READ_ELEMENTS = "VOLT,CURR,TIME"
+# Largest DC source current per model (A). The 2460's 7.35 A range is used up to 7 A here.
+MAX_CURRENT_BY_MODEL_A = {
+    "2400": 1.05, "2401": 1.05, "2410": 1.05, "2450": 1.05,
+    "2420": 3.15, "2425": 3.15, "2430": 3.15, "2440": 5.25,
+    "2460": 7.0, "2461": 7.0,
+}
+MAX_VOLTAGE_V = 210.0
+MODEL_PATTERN = re.compile(r"MODEL\s+(\d{4})", re.IGNORECASE)
+
+log = logging.getLogger(__name__)
+
+
+def model_from_idn(idn: str) -> str:
+    """'KEITHLEY INSTRUMENTS INC.,MODEL 2400,1234,C30' -> '2400'."""
+    fields = idn.split(",")
+    match = MODEL_PATTERN.search(fields[1] if len(fields) > 1 else idn)
+    if match is None:
+        raise InstrumentError(f"cannot read a Keithley model number from *IDN? reply {idn!r}")
+    return match.group(1)
+
+
+class Keithley2400(ScpiInstrument):
+    """SourceMeter over the 2400 SCPI command set."""
+
+    read_termination = "\n"
+    write_termination = "\n"
+    default_baud_rate = 9600
+
+    source_function = setting(":SOUR:FUNC {}", ":SOUR:FUNC?", validator=one_of("CURR", "VOLT"),
+                              parse=as_keyword("CURR", "VOLT"))
+    source_current_a = setting(":SOUR:CURR {:.6g}", ":SOUR:CURR?", validator=in_range(-7.35, 7.35), parse=as_float,
+                               doc="Current level; use source_current(), which checks the model's range.")
+    source_voltage_v = setting(":SOUR:VOLT {:.6g}", ":SOUR:VOLT?", validator=in_range(-MAX_VOLTAGE_V, MAX_VOLTAGE_V),
+                               parse=as_float)
+    voltage_protection_v = setting(":SENS:VOLT:PROT {:.6g}", ":SENS:VOLT:PROT?",
+                                   validator=in_range(0.0, MAX_VOLTAGE_V), parse=as_float,
+                                   doc="Voltage compliance while sourcing current.")
+    current_protection_a = setting(":SENS:CURR:PROT {:.6g}", ":SENS:CURR:PROT?", validator=in_range(0.0, 7.35),
+                                   parse=as_float, doc="Current compliance while sourcing voltage.")
+    remote_sense = setting(":SYST:RSEN {}", ":SYST:RSEN?", validator=on_off, parse=as_bool,
+                           doc="4-wire (Kelvin) sensing: the cell's voltage without the leads' drop.")
+    elements = setting(":FORM:ELEM {}", ":FORM:ELEM?", parse=lambda reply, _i, _c: reply.replace('"', "").upper())
+    output_enabled = setting(":OUTP {}", ":OUTP?", validator=on_off, parse=as_bool)
+
+    def __init__(self, session: ScpiSession, *, four_wire: bool = True) -> None:
+        super().__init__(session)
+        self.four_wire = four_wire
+        self._max_current_a: float | None = None
+
+    @property
+    def model(self) -> str:
+        return model_from_idn(self.idn)
+
+    @property
+    def max_current_a(self) -> float:
+        """The model's largest source current, from `*IDN?`."""
+        if self._max_current_a is None:
+            model = self.model
+            if model not in MAX_CURRENT_BY_MODEL_A:
+                raise InstrumentError(
+                    f"{self.name}: Keithley model {model} is not supported by the keithley_2400 driver "
+                    f"(known: {', '.join(sorted(MAX_CURRENT_BY_MODEL_A))})"
+                )
+            self._max_current_a = MAX_CURRENT_BY_MODEL_A[model]
+        return self._max_current_a
+
+    def configure(self) -> None:
+        """Reset (output off), readback format, sensing; then check the error queue."""
+        self.reset()
+        self.session.write(f":FORM:ELEM {READ_ELEMENTS}")
+        self.session.write(f":SYST:RSEN {'ON' if self.four_wire else 'OFF'}")
+        self.session.check_errors(after=f":FORM:ELEM {READ_ELEMENTS}; :SYST:RSEN")
+        _ = self.max_current_a  # refuse an unknown model at open, not mid-test
+
+    def _check_current(self, current_a: float, what: str) -> None:
+        limit_a = self.max_current_a
+        if not abs(current_a) <= limit_a:
+            raise SettingOutOfRange(f"{self.name}: {what} {current_a:g} A is beyond this model's {limit_a:g} A")
+
+    def _switch_on(self, commands: list[tuple[str, object]]) -> None:
+        """Apply settings in order, each checked, then `:OUTP ON`; on any refusal turn the output off first."""
+        try:
+            for attribute, value in commands:
+                setattr(self, attribute, value)
+            self.output_enabled = True
+        except InstrumentError:
+            self.output_off()
+            raise
+
+    def source_current(self, current_a: float, *, voltage_limit_v: float) -> None:
+        """Constant current (negative discharges) with a voltage compliance, output on."""
+        self._check_current(current_a, "source current")
+        for descriptor, value in ((type(self).voltage_protection_v, voltage_limit_v),
+                                  (type(self).source_current_a, current_a)):
+            descriptor.command_for(value, self.name)  # refuse bad values before anything is sent
+        self._switch_on([("source_function", "CURR"), ("voltage_protection_v", voltage_limit_v),
+                         ("source_current_a", current_a)])
+
+    def source_voltage(self, voltage_v: float, *, current_limit_a: float) -> None:
+        """Constant voltage with a current compliance, output on."""
+        self._check_current(current_limit_a, "current limit")
+        for descriptor, value in ((type(self).current_protection_a, abs(current_limit_a)),
+                                  (type(self).source_voltage_v, voltage_v)):
+            descriptor.command_for(value, self.name)
+        self._switch_on([("source_function", "VOLT"), ("current_protection_a", abs(current_limit_a)),
+                         ("source_voltage_v", voltage_v)])
+
+    def read(self) -> SourceReading:
+        """`:READ?` -> voltage, current, instrument time (the order set by `:FORM:ELEM`)."""
+        reply = self.session.query(READ_COMMAND)
+        voltage_v, current_a, time_s = parse_numbers(reply, 3, instrument=self.name, command=READ_COMMAND)
+        return SourceReading(voltage_v=voltage_v, current_a=current_a, instrument_time_s=time_s)
+
+    def output_is_on(self) -> bool:
+        return self.output_enabled
+
+    def output_off(self) -> None:
+        """Turn the output off and confirm it; at most two tries, never raising on a dead link."""
+        last_error: InstrumentError | None = None
+        for _attempt in range(2):
+            try:
+                self.session.write(":OUTP OFF")
+                if not self.session.query_boolean(":OUTP?"):
+                    return
+                last_error = InstrumentError(f"{self.name}: the output still reads on after ':OUTP OFF'")
+            except ConnectionLost as exc:  # includes a command whose fate is unknown: try once more
+                last_error = exc
+            except InstrumentError as exc:
+                last_error = exc
+        log.error("%s: could not confirm the output is off (%s): switch it off at the instrument", self.name, last_error)
+
+    def close(self) -> None:
+        super().close()
