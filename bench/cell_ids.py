@@ -1,0 +1,45 @@
+"""Cell IDs as scanned from a label: checked once, then only ever stored as text.
+
+Why so strict about so little: the ID comes from a barcode scanner, a tray file or a
+CSV someone else wrote. It ends up in HDF5 attributes, terminal tables and JSON. It is
+never used as a file name or an HDF5 path (records are keyed `r000001`, ...), so the
+only things refused are what would break a table or a log line: nothing at all,
+control characters, and absurd lengths.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+MAX_CELL_ID_CHARS = 128
+SHOWN_CHARS = 40
+
+
+class CellIdError(ValueError):
+    """A cell ID that cannot be stored; the message is one line with a safe rendering of it."""
+
+
+def safe_repr(raw: str, limit: int = SHOWN_CHARS) -> str:
+    """A printable, one-line, truncated rendering of untrusted text for error messages."""
+    shown = raw if len(raw) <= limit else raw[:limit]
+    text = ascii(shown)
+    return text + (f"... ({len(raw)} characters)" if len(raw) > limit else "")
+
+
+def validate_cell_id(raw: str) -> str:
+    """Return the ID without surrounding whitespace, or raise CellIdError saying what is wrong."""
+    if not isinstance(raw, str):
+        raise CellIdError(f"cell ID {raw!r} is not text")
+    cell_id = raw.strip()
+    if not cell_id:
+        raise CellIdError(f"cell ID {safe_repr(raw)} is empty: scan or type the ID printed on the cell")
+    if len(cell_id) > MAX_CELL_ID_CHARS:
+        raise CellIdError(f"cell ID {safe_repr(cell_id)} is longer than {MAX_CELL_ID_CHARS} characters")
+    for index, char in enumerate(cell_id):
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp"):
+            raise CellIdError(
+                f"cell ID {safe_repr(cell_id)} contains a control or invisible character "
+                f"(U+{ord(char):04X} at position {index + 1}): re-scan the label"
+            )
+    return cell_id
