@@ -1,0 +1,81 @@
+"""`bench sim`: the simulated station as a standalone server, for tests, CI and driver development."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import click
+
+
+def _check_faults(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Reject a bad fault spec before any server starts, as one line."""
+    if value is None:
+        return None
+    from drivers.sim.faults import parse_faults
+
+    try:
+        parse_faults(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
+@click.group()
+def sim() -> None:
+    """Simulated instruments that speak the real command sets over real transports.
+
+    \b
+    Examples:
+      bench sim serve --cells 8 --station-out station.toml
+    """
+
+
+@sim.command()
+@click.option("--cells", type=click.IntRange(1, 64), default=8, show_default=True, help="Cells on the simulated tray.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which simulated tray (cells and their ageing).")
+@click.option("--chemistry", type=click.Choice(["nmc", "lfp"]), default="nmc", show_default=True, help="Cell chemistry.")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Simulated clock speed (simulated seconds per real second).")
+@click.option("--faults", "faults", callback=_check_faults, metavar="SPEC",
+              help="Faults to inject, e.g. 'keithley2400:drop_after=40;bt4560:delay_ms=300' (docs/simulator.md).")
+@click.option("--station-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the station file (TOML) for `bench measure --station` here.")
+@click.option("--bt4560-transport", type=click.Choice(["pty", "tcp"]), default="pty", show_default=True,
+              help="Serve the BT4560 on a pseudo-terminal (as RS-232C) or on TCP.")
+def serve(cells: int, seed: int, chemistry: str, speed: float, faults: str | None, station_out: Path | None,
+          bt4560_transport: str) -> None:
+    """Serve a simulated tray (BT4560, Keithley 2400 and 2281S, tray switch) until Ctrl-C or SIGTERM.
+
+    Prints one line per instrument, `<name> <VISA resource>`, then serves. Slot 1 is
+    connected at start-up. Exits 0 when stopped by SIGINT or SIGTERM.
+
+    \b
+    Examples:
+      bench sim serve --station-out station.toml
+      bench sim serve --cells 16 --seed 3 --speed 200 --station-out station.toml
+      bench sim serve --bt4560-transport tcp --faults 'bt4560:delay_ms=300,corrupt_every=7'
+      bench sim serve --faults 'tray:reversed=3;bt4560:open_lead=5'
+    """
+    from drivers.sim.station import SimulatedStation
+
+    try:
+        station = SimulatedStation(cells=cells, seed=seed, chemistry=chemistry, speed=speed, faults=faults,
+                                   bt4560_transport=bt4560_transport)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--faults'") from None
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with station:
+            for name, resource in station.resources.items():
+                click.echo(f"{name} {resource}")
+            if station_out is not None:
+                station.write_station_file(station_out)
+            click.get_text_stream("stdout").flush()
+            while not stop.wait(0.2):
+                pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

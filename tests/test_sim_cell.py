@@ -1,0 +1,135 @@
+"""The simulated cell and tray: OCV, capacity, impedance shape, ageing, reproducibility, source control."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drivers.sim.cell import LFP, NMC, CellParameters, CellState, impedance_ohm, ocv_v, step_cell, terminal_voltage_v
+from drivers.sim.tray import make_tray
+
+
+@pytest.mark.parametrize("chemistry", [NMC, LFP])
+def test_ocv_is_monotone_and_spans_the_voltage_window(chemistry) -> None:
+    soc = np.linspace(0.0, 1.0, 501)
+    v = ocv_v(chemistry, soc)
+    assert np.all(np.diff(v) > 0)
+    assert v[0] == pytest.approx(chemistry.min_voltage_v)
+    assert v[-1] == pytest.approx(chemistry.max_voltage_v)
+    assert float(ocv_v(chemistry, -0.01)) < chemistry.min_voltage_v  # over-discharge keeps falling
+
+
+def test_lfp_has_a_flat_plateau_and_nmc_does_not() -> None:
+    mid = np.array([0.3, 0.7])
+    assert np.ptp(ocv_v(LFP, mid)) < 0.06
+    assert np.ptp(ocv_v(NMC, mid)) > 0.2
+
+
+def _cell(soh: float, soc: float = 1.0) -> tuple[CellParameters, CellState]:
+    params = CellParameters.aged(NMC, soh, np.ones(4))
+    return params, CellState(soc=soc, v_rc1_v=0.0, v_rc2_v=0.0, temperature_c=25.0, ambient_c=25.0)
+
+
+@pytest.mark.parametrize("soh", [0.65, 0.9])
+def test_c5_discharge_delivers_about_the_capacity(soh: float) -> None:
+    params, state = _cell(soh)
+    current_a = -params.capacity_ah / 5
+    delivered_ah, dt_s = 0.0, 10.0
+    while terminal_voltage_v(params, state, current_a) > NMC.min_voltage_v and delivered_ah < 2 * params.capacity_ah:
+        step_cell(params, state, current_a, dt_s)
+        delivered_ah += -current_a * dt_s / 3600
+    assert delivered_ah == pytest.approx(params.capacity_ah, rel=0.05)
+    assert params.capacity_ah == pytest.approx(NMC.nominal_capacity_ah * soh)
+
+
+def test_impedance_has_two_capacitive_arcs_a_diffusion_tail_and_inductance() -> None:
+    params, _ = _cell(0.9, soc=0.5)
+    f = np.logspace(np.log10(0.1), np.log10(1050), 60)
+    z = impedance_ohm(params, f, soc=0.5, temperature_c=25.0)
+    assert z.shape == f.shape
+    assert np.all(np.diff(z.real) < 0)  # real part grows as the frequency falls
+    assert z.real.min() > params.r0_ohm * 0.99  # series resistance is the floor
+    assert np.all(z.imag[f < 500] < 0)  # capacitive below the inductive corner
+    z_hf = impedance_ohm(params, 1e5, soc=0.5, temperature_c=25.0)
+    assert z_hf.imag > 0  # the series inductance shows at high frequency
+    # two arcs: -Im(Z) has two local maxima over the log-frequency axis before the Warburg tail
+    minus_imag = -impedance_ohm(params, np.logspace(-1, 4, 400), soc=0.5, temperature_c=25.0).imag
+    peaks = np.flatnonzero((minus_imag[1:-1] > minus_imag[:-2]) & (minus_imag[1:-1] > minus_imag[2:]))
+    assert len(peaks) == 2
+    tail = impedance_ohm(params, np.array([0.1, 0.2]), soc=0.5, temperature_c=25.0)
+    assert -tail.imag[0] > -tail.imag[1] * 0.9  # the Warburg tail rises again towards low frequency
+
+
+def test_older_cell_has_larger_resistance_and_colder_cell_too() -> None:
+    young, _ = _cell(0.98)
+    old, _ = _cell(0.65)
+    assert old.r0_ohm > young.r0_ohm * 1.5
+    z_young = impedance_ohm(young, 1.0, soc=0.5, temperature_c=25.0)
+    z_old = impedance_ohm(old, 1.0, soc=0.5, temperature_c=25.0)
+    assert z_old.real > z_young.real
+    z_cold = impedance_ohm(young, 1.0, soc=0.5, temperature_c=5.0)
+    assert z_cold.real > z_young.real * 1.2
+
+
+def test_tray_is_reproducible_and_spread() -> None:
+    first = make_tray(32, seed=7)
+    second = make_tray(32, seed=7)
+    other = make_tray(32, seed=8)
+    soh = np.array([c.true_soh for c in first.cells])
+    assert soh.tolist() == [c.true_soh for c in second.cells]
+    assert soh.tolist() != [c.true_soh for c in other.cells]
+    assert soh.min() >= 0.6 and soh.max() <= 1.0 and np.ptp(soh) > 0.25
+    assert [c.slot for c in first.cells] == list(range(1, 33))
+    # a cell is the same cell whatever the tray size
+    assert make_tray(3, seed=7).cells[2].true_soh == first.cells[2].true_soh
+    socs = [c.state.soc for c in first.cells]
+    assert min(socs) >= 0.3 and max(socs) <= 0.6
+    temps = [c.state.temperature_c for c in first.cells]
+    assert 23.0 < min(temps) and max(temps) < 27.0
+    # resistance growth follows ageing across the tray (spread included)
+    r0 = np.array([c.r0_ohm for c in first.cells])
+    assert np.corrcoef(soh, r0)[0, 1] < -0.8
+
+
+def test_lfp_tray_uses_lfp_parameters() -> None:
+    tray = make_tray(4, seed=1, chemistry="lfp")
+    assert all(c.chemistry is LFP for c in tray.cells)
+    assert all(c.capacity_ah <= 1.5 for c in tray.cells)
+    with pytest.raises(ValueError, match="unknown chemistry"):
+        make_tray(4, seed=1, chemistry="nca")
+
+
+def test_current_source_clamps_into_cv_at_its_voltage_limit() -> None:
+    tray = make_tray(1, seed=0)
+    source = tray.add_source("smu")
+    source.mode, source.level, source.voltage_limit_v, source.output_on = "CURR", 1.0, 3.9, True
+    tray.advance(1800.0)
+    readback = tray.source_readback(source)
+    assert readback.in_compliance
+    assert readback.voltage_v == pytest.approx(3.9, abs=2e-3)
+    assert 0.0 < readback.current_a < 1.0
+    source.output_on = False
+    tray.advance(1801.0)
+    assert tray.source_readback(source).current_a == 0.0
+
+
+def test_voltage_source_limits_its_current_and_discharge_lowers_soc() -> None:
+    tray = make_tray(2, seed=0)
+    cell = tray.cells[0]
+    soc_before = cell.state.soc
+    source = tray.add_source("smu")
+    source.mode, source.level, source.current_limit_a, source.output_on = "VOLT", 3.0, 0.5, True
+    tray.advance(600.0)
+    readback = tray.source_readback(source)
+    assert readback.in_compliance and readback.current_a == pytest.approx(-0.5)
+    assert cell.state.soc == pytest.approx(soc_before - 0.5 * 600 / 3600 / cell.capacity_ah, rel=1e-3)
+    assert tray.cells[1].state.current_a == 0.0  # the unconnected cell rested
+
+
+def test_over_temperature_fault_heats_the_cell_past_60_c() -> None:
+    tray = make_tray(1, seed=0)
+    tray.cells[0].over_temp = True
+    source = tray.add_source("smu")
+    source.mode, source.level, source.voltage_limit_v, source.output_on = "CURR", -0.5, 5.0, True
+    tray.advance(900.0)
+    assert tray.temperature_c() > 60.0
