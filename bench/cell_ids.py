@@ -3,8 +3,8 @@
 Why so strict about so little: the ID comes from a barcode scanner, a tray file or a
 CSV someone else wrote. It ends up in HDF5 attributes, terminal tables and JSON. It is
 never used as a file name or an HDF5 path (records are keyed `r000001`, ...), so the
-only things refused are what would break a table or a log line: nothing at all,
-control characters, and absurd lengths.
+only things refused are what would break a table or a log line, or make two IDs look alike:
+nothing at all, control and invisible characters, unusual spaces, absurd lengths.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ class CellIdError(ValueError):
 
 
 def safe_repr(raw: str, limit: int = SHOWN_CHARS) -> str:
-    """A printable, one-line, truncated rendering of untrusted text for error messages."""
-    shown = raw if len(raw) <= limit else raw[:limit]
-    text = ascii(shown)
-    return text + (f"... ({len(raw)} characters)" if len(raw) > limit else "")
+    """A printable, one-line, truncated rendering of untrusted text for error messages (ASCII escapes)."""
+    text = ascii(raw)
+    if len(text) <= limit + 2:
+        return text
+    return f"{text[:limit]}...' ({len(raw)} characters)"
 
 
 def validate_cell_id(raw: str) -> str:
@@ -37,7 +38,7 @@ def validate_cell_id(raw: str) -> str:
         raise CellIdError(f"cell ID {safe_repr(cell_id)} is longer than {MAX_CELL_ID_CHARS} characters")
     for index, char in enumerate(cell_id):
         category = unicodedata.category(char)
-        if category[0] == "C" or category in ("Zl", "Zp"):
+        if category[0] == "C" or category in ("Zl", "Zp") or (category == "Zs" and char != " "):
             raise CellIdError(
                 f"cell ID {safe_repr(cell_id)} contains a control or invisible character "
                 f"(U+{ord(char):04X} at position {index + 1}): re-scan the label"

@@ -1,0 +1,183 @@
+"""Profiles and cell types: every built-in loads; bad files are refused with one precise line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.profiles import (
+    CcDischargeStep,
+    EisStep,
+    ProfileError,
+    builtin_cell_type_names,
+    builtin_profile_names,
+    load_cell_type,
+    load_profile,
+)
+
+BASE = """\
+name = "custom"
+cell_type = "nmc-18650-2.5ah"
+"""
+
+
+def write_profile(tmp_path: Path, body: str, head: str = BASE) -> Path:
+    path = tmp_path / "custom.toml"
+    path.write_text(head + body, encoding="utf-8")
+    return path
+
+
+def refused(tmp_path: Path, body: str, head: str = BASE) -> str:
+    path = write_profile(tmp_path, body, head)
+    with pytest.raises(ProfileError) as info:
+        load_profile(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message
+    return message
+
+
+def test_every_builtin_profile_loads_with_grading_and_currents_the_simulated_2400_can_give() -> None:
+    names = builtin_profile_names()
+    assert {"quick-grade", "capacity", "hppc", "eis"} <= set(names)
+    for name in names:
+        profile = load_profile(name)
+        assert profile.name == name
+        assert profile.steps
+        assert len({step.name for step in profile.steps}) == len(profile.steps)
+        assert profile.grading["currency"] == "EUR"
+        soh = [grade["min_soh"] for grade in profile.grading["grades"]]
+        assert soh == sorted(soh, reverse=True)
+        for step in profile.steps:
+            assert getattr(step, "current_a", 0.0) <= 1.0
+        assert len(profile.sha256) == 64
+
+
+def test_quick_grade_matches_its_description() -> None:
+    profile = load_profile("quick-grade")
+    assert profile.cell_type.name == "nmc-18650-2.5ah"
+    assert [step.kind for step in profile.steps] == ["ocv", "eis", "pulse"]
+    eis = profile.steps[1]
+    assert isinstance(eis, EisStep)
+    assert eis.frequencies_hz[0] == 1050.0 and eis.frequencies_hz[-1] == 0.1
+    assert 20 <= len(eis.frequencies_hz) <= 23  # about 5 points per decade over 4 decades
+    assert eis.range_ohm == 0.3
+    pulse = profile.steps[2]
+    assert (pulse.current_a, pulse.direction, pulse.duration_s, pulse.rest_before_s, pulse.rest_after_s) == (
+        1.0, "discharge", 10.0, 5.0, 10.0)
+    assert pulse.sample_interval_s == 0.5
+
+
+def test_capacity_profile_discharges_at_about_c_over_3_to_the_cell_minimum() -> None:
+    profile = load_profile("capacity")
+    discharge = next(step for step in profile.steps if step.kind == "cc_discharge")
+    assert isinstance(discharge, CcDischargeStep)
+    assert math.isclose(discharge.current_a, profile.cell_type.nominal_capacity_ah / 3, rel_tol=0.05)
+    assert discharge.cutoff_voltage_v == profile.cell_type.min_voltage_v
+
+
+def test_builtin_cell_types() -> None:
+    assert set(builtin_cell_type_names()) >= {"nmc-18650-2.5ah", "lfp-18650-1.5ah"}
+    nmc = load_cell_type("nmc-18650-2.5ah")
+    assert (nmc.chemistry, nmc.nominal_capacity_ah, nmc.max_voltage_v, nmc.reference_r0_ohm) == ("nmc", 2.5, 4.2, 0.030)
+    lfp = load_cell_type("lfp-18650-1.5ah")
+    assert (lfp.chemistry, lfp.max_voltage_v, lfp.max_discharge_current_a) == ("lfp", 3.65, 4.5)
+
+
+def test_unknown_profile_name_lists_the_builtins() -> None:
+    with pytest.raises(ProfileError, match="no-such-profile.*quick-grade"):
+        load_profile("no-such-profile")
+
+
+def test_misspelt_key_suggests_the_known_one(tmp_path: Path) -> None:
+    message = refused(tmp_path, '[[steps]]\nkind = "ocv"\nsettle_sec = 3\n')
+    assert "settle_sec" in message and "did you mean 'settle_s'" in message
+
+
+def test_misspelt_top_level_key_and_step_kind(tmp_path: Path) -> None:
+    assert "did you mean 'description'" in refused(tmp_path, 'descripton = "x"\n[[steps]]\nkind = "ocv"\n')
+    assert "did you mean 'cc_discharge'" in refused(tmp_path, '[[steps]]\nkind = "cc_dischrge"\n')
+
+
+def test_out_of_range_value_names_key_value_and_range(tmp_path: Path) -> None:
+    message = refused(tmp_path, '[[steps]]\nkind = "eis"\nfrequencies_hz = [1000.0]\naveraging = 300\n')
+    assert "averaging = 300" in message and ">= 1 and <= 256" in message
+
+
+def test_wrong_type_is_refused(tmp_path: Path) -> None:
+    message = refused(tmp_path, '[[steps]]\nkind = "rest"\nduration_s = "ten"\n')
+    assert "duration_s = 'ten'" in message and "not a number" in message
+
+
+def test_current_above_cell_limit_is_refused(tmp_path: Path) -> None:
+    body = '[[steps]]\nkind = "cc_discharge"\ncurrent_a = 6.0\ncutoff_voltage_v = 2.8\nmax_duration_s = 100\n'
+    message = refused(tmp_path, body)
+    assert "current_a = 6 A" in message and "max_discharge_current_a 5 A" in message
+
+
+def test_charge_pulse_is_checked_against_the_charge_limit(tmp_path: Path) -> None:
+    body = '[[steps]]\nkind = "pulse"\ncurrent_a = 3.0\ndirection = "charge"\nduration_s = 10\n'
+    assert "max_charge_current_a 2.5 A" in refused(tmp_path, body)
+
+
+def test_cutoff_outside_voltage_window_is_refused(tmp_path: Path) -> None:
+    body = '[[steps]]\nkind = "cc_discharge"\ncurrent_a = 1.0\ncutoff_voltage_v = 2.0\nmax_duration_s = 100\n'
+    assert "outside the cell's voltage window 2.5..4.2 V" in refused(tmp_path, body)
+
+
+def test_frequency_outside_meter_range_is_refused(tmp_path: Path) -> None:
+    assert "5000 Hz" in refused(tmp_path, '[[steps]]\nkind = "eis"\nfrequencies_hz = [5000.0, 100.0]\n')
+    assert "stop_hz = 0.01" in refused(tmp_path, '[[steps]]\nkind = "eis"\nstart_hz = 1000.0\nstop_hz = 0.01\npoints_per_decade = 5\n')
+
+
+def test_safety_table_tightens_but_never_loosens(tmp_path: Path) -> None:
+    path = write_profile(tmp_path, '[safety]\nmax_voltage_v = 4.1\nmax_discharge_current_a = 2.0\n[[steps]]\nkind = "ocv"\n')
+    profile = load_profile(path)
+    assert profile.safety.max_voltage_v == 4.1 and profile.safety.max_discharge_current_a == 2.0
+    assert profile.safety.min_voltage_v == 2.5
+    assert "looser" in refused(tmp_path, '[safety]\nmax_voltage_v = 4.5\n[[steps]]\nkind = "ocv"\n')
+    # a tightened limit also bounds the steps
+    body = '[safety]\nmax_discharge_current_a = 0.5\n[[steps]]\nkind = "cc_discharge"\ncurrent_a = 0.8\ncutoff_voltage_v = 3\nmax_duration_s = 9\n'
+    assert "above the cell's max_discharge_current_a 0.5 A" in refused(tmp_path, body)
+
+
+def test_step_names_default_to_kind_and_are_unique(tmp_path: Path) -> None:
+    path = write_profile(tmp_path, '[[steps]]\nkind = "ocv"\n[[steps]]\nkind = "ocv"\n[[steps]]\nkind = "ocv"\nname = "last"\n')
+    assert [s.name for s in load_profile(path).steps] == ["ocv", "ocv_2", "last"]
+    assert "used by an earlier step" in refused(tmp_path, '[[steps]]\nkind = "ocv"\nname = "a"\n[[steps]]\nkind = "ocv"\nname = "a"\n')
+    assert "must be a letter" in refused(tmp_path, '[[steps]]\nkind = "ocv"\nname = "../x"\n')
+
+
+def test_grading_table_is_validated(tmp_path: Path) -> None:
+    grades = '[grading]\ncurrency = "EUR"\n[[grading.grades]]\nname = "B"\nmin_soh = 0.8\nprice_per_kwh = 40\n' \
+             '[[grading.grades]]\nname = "A"\nmin_soh = 0.9\nprice_per_kwh = 70\n'
+    assert "best first" in refused(tmp_path, '[[steps]]\nkind = "ocv"\n' + grades)
+    assert "did you mean 'min_soh'" in refused(
+        tmp_path, '[[steps]]\nkind = "ocv"\n[grading]\n[[grading.grades]]\nname = "A"\nmin_sho = 0.9\nprice_per_kwh = 1\n')
+
+
+def test_profile_without_grading_gets_the_default_rules(tmp_path: Path) -> None:
+    profile = load_profile(write_profile(tmp_path, '[[steps]]\nkind = "ocv"\n'))
+    assert [g["name"] for g in profile.grading["grades"]] == ["A", "B", "C"]
+
+
+def test_cell_type_path_relative_to_the_profile(tmp_path: Path) -> None:
+    (tmp_path / "cells").mkdir()
+    text = (Path(load_profile("eis").path).parent / "cells" / "lfp-18650-1.5ah.toml").read_text()
+    (tmp_path / "cells" / "mine.toml").write_text(text.replace('"lfp-18650-1.5ah"', '"mine"'))
+    profile = load_profile(write_profile(tmp_path, '[[steps]]\nkind = "ocv"\n', head='cell_type = "cells/mine.toml"\n'))
+    assert profile.cell_type.name == "mine" and profile.cell_type.chemistry == "lfp"
+    assert profile.name == "custom"  # from the file name
+
+
+def test_unknown_cell_type_and_bad_toml(tmp_path: Path) -> None:
+    assert "unknown cell type 'nmc-9000'" in str(pytest.raises(ProfileError, load_profile, write_profile(
+        tmp_path, '[[steps]]\nkind = "ocv"\n', head='cell_type = "nmc-9000"\n')).value)
+    assert "not valid TOML" in refused(tmp_path, "[[steps]\n")
+
+
+def test_missing_file_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="does not exist"):
+        load_profile(tmp_path / "nope.toml")
