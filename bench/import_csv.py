@@ -119,11 +119,12 @@ def _numbers(path: Path, name: str, cells: list[str], lines: list[int], *, optio
     return values
 
 
-def _check_range(path: Path, name: str, values: np.ndarray, lines: list[int], ok: np.ndarray, allowed: str) -> None:
-    bad = ~ok & ~np.isnan(values) if name != "frequency_hz" else ~ok
+def _check_range(path: Path, name: str, values: np.ndarray, raw: list[str], lines: list[int], ok: np.ndarray,
+                 allowed: str) -> None:
+    bad = ~ok & ~np.isnan(values)
     if bad.any():
         index = int(np.argmax(bad))
-        raise CsvImportError(f"{path}, line {lines[index]}, column {name}: {values[index]!r} is out of range ({allowed})")
+        raise CsvImportError(f"{path}, line {lines[index]}, column {name}: {raw[index].strip()!r} is out of range ({allowed})")
 
 
 def read_measurements(path: str | Path) -> tuple[list[ImportedMeasurement], tuple[str, ...]]:
@@ -141,12 +142,16 @@ def read_measurements(path: str | Path) -> tuple[list[ImportedMeasurement], tupl
     numbers = {name: _numbers(path, name, column[name], lines, optional=False) for name in REQUIRED_COLUMNS[2:]}
     for name in OPTIONAL_COLUMNS:
         numbers[name] = _numbers(path, name, column[name], lines, optional=True) if name in index else np.full(len(rows), np.nan)
-    _check_range(path, "frequency_hz", numbers["frequency_hz"], lines, numbers["frequency_hz"] > 0, "> 0 Hz")
-    _check_range(path, "soc", numbers["soc"], lines, (numbers["soc"] >= 0) & (numbers["soc"] <= 1), "0..1, a fraction")
-    for name in ("capacity_ah", "nominal_capacity_ah"):
-        _check_range(path, name, numbers[name], lines, numbers[name] > 0, "> 0 Ah")
-    _check_range(path, "temperature_c", numbers["temperature_c"], lines,
-                 (numbers["temperature_c"] >= -60) & (numbers["temperature_c"] <= 150), "-60..150 degC")
+    checks = {
+        "frequency_hz": (numbers["frequency_hz"] > 0, "> 0 Hz"),
+        "soc": ((numbers["soc"] >= 0) & (numbers["soc"] <= 1), "0..1, a fraction"),
+        "capacity_ah": (numbers["capacity_ah"] > 0, "> 0 Ah"),
+        "nominal_capacity_ah": (numbers["nominal_capacity_ah"] > 0, "> 0 Ah"),
+        "temperature_c": ((numbers["temperature_c"] >= -60) & (numbers["temperature_c"] <= 150), "-60..150 degC"),
+    }
+    for name, (ok, allowed) in checks.items():
+        if name in column:
+            _check_range(path, name, numbers[name], column[name], lines, ok, allowed)
 
     groups: dict[tuple[str, str], list[int]] = {}
     for row_index, line in enumerate(lines):
@@ -168,19 +173,21 @@ def read_measurements(path: str | Path) -> tuple[list[ImportedMeasurement], tupl
             first = values[0]
             differs = ~((values == first) | (np.isnan(values) & np.isnan(first)))
             if differs.any():
-                line = lines[members[int(np.argmax(differs))]]
+                row = members[int(np.argmax(differs))]
                 raise CsvImportError(
-                    f"{path}, line {line}, column {name}: {values[differs][0]!r} differs from {first!r} on line "
+                    f"{path}, line {lines[row]}, column {name}: {column[name][row].strip()!r} differs from "
+                    f"{column[name][members[0]].strip()!r} on line "
                     f"{lines[members[0]]}; it must be the same for every row of measurement {measurement_id!r}"
                 )
             constants[name] = float(first)
         frequencies = numbers["frequency_hz"][rows_of]
-        unique, first_index, counts = np.unique(frequencies, return_index=True, return_counts=True)
+        unique, counts = np.unique(frequencies, return_counts=True)
         if (counts > 1).any():
             repeated = unique[counts > 1][0]
-            where = [lines[members[i]] for i in np.flatnonzero(frequencies == repeated)[:2]]
+            first_row, second_row = (members[i] for i in np.flatnonzero(frequencies == repeated)[:2])
             raise CsvImportError(
-                f"{path}, line {where[1]}, column frequency_hz: {repeated!r} Hz already appears on line {where[0]} "
+                f"{path}, line {lines[second_row]}, column frequency_hz: {column['frequency_hz'][second_row].strip()} Hz "
+                f"already appears on line {lines[first_row]} "
                 f"for measurement {measurement_id!r}; one row per frequency"
             )
         measurements.append(
