@@ -115,9 +115,9 @@ class HiokiBT4560(ScpiInstrument):
     def measure_impedance(self, frequency_hz: float) -> ImpedanceReading:
         """One point: set the frequency, trigger, fetch `R,X,V`."""
         self.frequency_hz = frequency_hz
-        reply = self.session.query(FETCH_COMMAND, timeout_ms=self._point_timeout_ms(frequency_hz))
-        z_real_ohm, z_imag_ohm, voltage_v = parse_numbers(reply, 3, instrument=self.name, command=FETCH_COMMAND)
-        self._check_voltage(voltage_v, reply)
+        z_real_ohm, z_imag_ohm, voltage_v = self.session.query_numbers(
+            FETCH_COMMAND, 3, timeout_ms=self._point_timeout_ms(frequency_hz))
+        self._check_voltage(voltage_v, f"{z_real_ohm:g},{z_imag_ohm:g},{voltage_v:g}")
         return ImpedanceReading(
             frequency_hz=float(frequency_hz), z_real_ohm=z_real_ohm, z_imag_ohm=z_imag_ohm, voltage_v=voltage_v
         )
@@ -135,15 +135,18 @@ class HiokiBT4560(ScpiInstrument):
 
     def measure_voltage_v(self) -> float:
         """Trigger at the present frequency and keep the voltage (the last field in RV mode, the only one in V)."""
-        reply = self.session.query(FETCH_COMMAND, timeout_ms=self._point_timeout_ms(FREQUENCY_MIN_HZ * 10))
-        fields = reply.split(",")
-        if len(fields) not in (1, 3):
-            raise InstrumentError(f"{self.name}: reply to {FETCH_COMMAND!r} should be 'R,X,V' or 'V', got {reply!r}")
-        voltage_v = parse_number(fields[-1], instrument=self.name, command=FETCH_COMMAND)
-        if len(fields) == 3:
-            parse_numbers(reply, 3, instrument=self.name, command=FETCH_COMMAND)
-        self._check_voltage(voltage_v, reply)
+        voltage_v = self.session.query_parsed(
+            FETCH_COMMAND, self._parse_voltage, timeout_ms=self._point_timeout_ms(FREQUENCY_MIN_HZ * 10))
+        self._check_voltage(voltage_v, f"{voltage_v:g}")
         return voltage_v
+
+    def _parse_voltage(self, reply: str) -> float:
+        fields = reply.split(",")
+        if len(fields) == 3:
+            return parse_numbers(reply, 3, instrument=self.name, command=FETCH_COMMAND)[2]
+        if len(fields) == 1:
+            return parse_number(reply, instrument=self.name, command=FETCH_COMMAND)
+        raise InstrumentError(f"{self.name}: reply to {FETCH_COMMAND!r} should be 'R,X,V' or 'V', got {reply!r}")
 
     def measure_temperature_c(self) -> float:
         """Temperature of the cell from the meter's sensor, in degrees C."""

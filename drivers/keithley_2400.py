@@ -30,7 +30,7 @@ from drivers.properties import (
     setting,
 )
 from drivers.protocols import ConnectionLost, InstrumentError, SourceReading
-from drivers.scpi import ScpiInstrument, ScpiSession, parse_numbers
+from drivers.scpi import ScpiInstrument, ScpiSession
 
 READ_COMMAND = ":READ?"
 READ_ELEMENTS = "VOLT,CURR,TIME"
@@ -113,15 +113,36 @@ class Keithley2400(ScpiInstrument):
         if not abs(current_a) <= limit_a:
             raise SettingOutOfRange(f"{self.name}: {what} {current_a:g} A is beyond this model's {limit_a:g} A")
 
-    def _switch_on(self, commands: list[tuple[str, object]]) -> None:
-        """Apply settings in order, each checked, then `:OUTP ON`; on any refusal turn the output off first."""
+    def _switch_on(self, commands: list[tuple[str, float | str]]) -> None:
+        """Apply settings in order, each checked, then `:OUTP ON`, then read every one back.
+
+        The read-back catches a command lost on the way (a serial line drops it silently; no
+        error is queued for a command that never arrived). On any refusal or mismatch the
+        output is turned off before the error propagates.
+        """
         try:
             for attribute, value in commands:
                 setattr(self, attribute, value)
             self.output_enabled = True
+            for attribute, value in commands:
+                self._verify(attribute, value)
+            if not self.output_enabled:
+                raise InstrumentError(f"{self.name}: the output reads off after ':OUTP ON'")
         except InstrumentError:
             self.output_off()
             raise
+
+    def _verify(self, attribute: str, expected: float | str) -> None:
+        actual = getattr(self, attribute)
+        descriptor = getattr(type(self), attribute)
+        same = (actual == expected if isinstance(expected, str)
+                else abs(actual - expected) <= 1e-5 * max(abs(expected), 1e-3))
+        if not same:
+            command = descriptor.command_for(expected, self.name)
+            raise InstrumentError(
+                f"{self.name}: {descriptor.query} reads {actual!r} after {command!r}: the command was lost; "
+                "check the connection"
+            )
 
     def source_current(self, current_a: float, *, voltage_limit_v: float) -> None:
         """Constant current (negative discharges) with a voltage compliance, output on."""
@@ -143,8 +164,7 @@ class Keithley2400(ScpiInstrument):
 
     def read(self) -> SourceReading:
         """`:READ?` -> voltage, current, instrument time (the order set by `:FORM:ELEM`)."""
-        reply = self.session.query(READ_COMMAND)
-        voltage_v, current_a, time_s = parse_numbers(reply, 3, instrument=self.name, command=READ_COMMAND)
+        voltage_v, current_a, time_s = self.session.query_numbers(READ_COMMAND, 3)
         return SourceReading(voltage_v=voltage_v, current_a=current_a, instrument_time_s=time_s)
 
     def output_is_on(self) -> bool:

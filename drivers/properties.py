@@ -162,7 +162,8 @@ class Setting(Generic[T]):
         if self.query is None:
             raise AttributeError(f"{self.attribute} can be set but not read back")
         session: ScpiSession = instance.session
-        return self.parse(session.query(self.query), session.name, self.query)
+        query = self.query
+        return session.query_parsed(query, lambda reply: self.parse(reply, session.name, query))
 
     def command_for(self, value: Any, instrument: str = "instrument") -> str:
         """The command that would set `value`; raises SettingOutOfRange before anything is sent."""

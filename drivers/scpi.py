@@ -15,7 +15,9 @@ What it promises the drivers:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from drivers.protocols import ConnectionLost, InstrumentError
 from drivers.transport import Transport
@@ -25,6 +27,7 @@ INTEGER_PATTERN = re.compile(r"^\s*[+-]?\d+\s*$")
 ERROR_ENTRY_PATTERN = re.compile(r'^\s*([+-]?\d+)\s*,\s*"(.*)"\s*$')
 MAX_ERROR_ENTRIES = 32  # a real queue holds 10-30 entries; more means the replies are not error entries
 DEFAULT_QUERY_ATTEMPTS = 2
+T = TypeVar("T")
 
 
 class UnconfirmedCommand(ConnectionLost):
@@ -164,33 +167,51 @@ class ScpiSession:
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         raise ConnectionLost(f"{last_error}{tries}: check the connection to {self.name}") from None
 
+    def query_parsed(self, command: str, parse: Callable[[str], T], *, idempotent: bool = True,
+                     timeout_ms: int | None = None) -> T:
+        """Query and parse. A reply that does not parse (line noise on a serial link) is asked for
+        again, within the same bound as lost replies, only when the query is idempotent."""
+        attempts = self.query_attempts if idempotent else 1
+        for attempt in range(attempts):
+            reply = self.query(command, idempotent=idempotent, timeout_ms=timeout_ms)
+            try:
+                return parse(reply)
+            except ConnectionLost:
+                raise
+            except InstrumentError:
+                if attempt + 1 == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
     def query_number(self, command: str, **kwargs) -> float:
-        return parse_number(self.query(command, **kwargs), instrument=self.name, command=command)
+        return self.query_parsed(command, lambda r: parse_number(r, instrument=self.name, command=command), **kwargs)
 
     def query_numbers(self, command: str, count: int, **kwargs) -> tuple[float, ...]:
-        return parse_numbers(self.query(command, **kwargs), count, instrument=self.name, command=command)
+        return self.query_parsed(
+            command, lambda r: parse_numbers(r, count, instrument=self.name, command=command), **kwargs)
 
     def query_integer(self, command: str, **kwargs) -> int:
-        return parse_integer(self.query(command, **kwargs), instrument=self.name, command=command)
+        return self.query_parsed(command, lambda r: parse_integer(r, instrument=self.name, command=command), **kwargs)
 
     def query_boolean(self, command: str, **kwargs) -> bool:
-        return parse_boolean(self.query(command, **kwargs), instrument=self.name, command=command)
+        return self.query_parsed(command, lambda r: parse_boolean(r, instrument=self.name, command=command), **kwargs)
 
     @property
     def idn(self) -> str:
         """The `*IDN?` reply, read once per session (it does not change while connected)."""
         if self._idn is None:
-            reply = self.query("*IDN?")
-            if reply.count(",") < 3:
-                raise InstrumentError(f"{self.name}: reply to '*IDN?' is not 'maker,model,serial,firmware': {reply!r}")
-            self._idn = reply
+            self._idn = self.query_parsed("*IDN?", self._parse_idn)
         return self._idn
+
+    def _parse_idn(self, reply: str) -> str:
+        if reply.count(",") < 3 or not reply.isprintable():
+            raise InstrumentError(f"{self.name}: reply to '*IDN?' is not 'maker,model,serial,firmware': {reply!r}")
+        return reply
 
     def opc(self, *, timeout_ms: int | None = None) -> None:
         """Wait for pending operations with `*OPC?`; the instrument must answer 1."""
-        reply = self.query("*OPC?", timeout_ms=timeout_ms)
-        if parse_integer(reply, instrument=self.name, command="*OPC?") != 1:
-            raise InstrumentError(f"{self.name}: reply to '*OPC?' should be 1, got {reply!r}")
+        if self.query_integer("*OPC?", timeout_ms=timeout_ms) != 1:
+            raise InstrumentError(f"{self.name}: reply to '*OPC?' should be 1")
 
     def reset(self) -> None:
         """`*RST` then `*CLS`, and wait until the instrument is done."""
@@ -205,7 +226,7 @@ class ScpiSession:
         """Drain the error queue until `0,...`; the entries in the order the instrument queued them."""
         entries: list[ErrorEntry] = []
         for _ in range(MAX_ERROR_ENTRIES):
-            entry = parse_error_entry(self.query(":SYST:ERR?"), instrument=self.name)
+            entry = self.query_parsed(":SYST:ERR?", lambda r: parse_error_entry(r, instrument=self.name))
             if entry.code == 0:
                 return entries
             entries.append(entry)

@@ -16,6 +16,7 @@ Resource strings:
 from __future__ import annotations
 
 import os
+import select
 import socket
 import time
 from dataclasses import dataclass
@@ -184,10 +185,13 @@ class VisaTransport:
         previous_ms = handle.timeout
         if timeout_ms is not None:
             handle.timeout = timeout_ms
+        waited_ms = timeout_ms if timeout_ms is not None else self.settings.timeout_ms
         try:
+            self._wait_for_reply(handle, waited_ms)
             return handle.read()
+        except ConnectionLost:
+            raise
         except Exception as exc:
-            waited_ms = timeout_ms if timeout_ms is not None else self.settings.timeout_ms
             raise ConnectionLost(
                 f"{self.name}: no reply from {self.resource} within {waited_ms} ms ({_first_line(exc)})"
             ) from None
@@ -197,6 +201,22 @@ class VisaTransport:
                     handle.timeout = previous_ms
                 except Exception:  # the link died under us; the next call reports it
                     pass
+
+    def _wait_for_reply(self, handle: object, waited_ms: int) -> None:
+        """On a TCP socket, wait for the first byte ourselves so that a closed peer is seen at once.
+
+        pyvisa-py would otherwise wait out the whole timeout on a socket the instrument has
+        closed. Other backends and resources go straight to the library's own read.
+        """
+        sock = _socket_of(handle)
+        session = _session_of(handle)
+        if sock is None or getattr(session, "_pending_buffer", b"x"):
+            return
+        readable, _, _ = select.select([sock], [], [], waited_ms / 1000.0)
+        if not readable:
+            raise ConnectionLost(f"{self.name}: no reply from {self.resource} within {waited_ms} ms")
+        if self._peer_closed():
+            raise ConnectionLost(f"{self.name}: {self.resource} closed the connection before replying")
 
     def reconnect(self) -> None:
         """Close and reopen: drops any late reply still in flight and revives a dropped TCP link."""
@@ -321,13 +341,17 @@ def list_visa_resources(visa_library: str = "@py") -> tuple[str, ...]:
         manager.close()
 
 
-def _socket_of(handle: object) -> socket.socket | None:
-    """The TCP socket under a pyvisa-py SOCKET session, or None for any other backend or resource."""
+def _session_of(handle: object) -> object | None:
+    """The pyvisa-py session object behind a resource, or None with another VISA library."""
     try:
-        session = handle.visalib.sessions[handle.session]  # type: ignore[attr-defined]
+        return handle.visalib.sessions[handle.session]  # type: ignore[attr-defined]
     except Exception:
         return None
-    sock = getattr(session, "interface", None)
+
+
+def _socket_of(handle: object) -> socket.socket | None:
+    """The TCP socket under a pyvisa-py SOCKET session, or None for any other backend or resource."""
+    sock = getattr(_session_of(handle), "interface", None)
     return sock if isinstance(sock, socket.socket) else None
 
 

@@ -85,6 +85,7 @@ def _identify_all(config, *, drain_errors: bool) -> int:
     failures = 0
     for name, instrument_config in config.instruments.items():
         where = f"{name} ({instrument_config.driver} at {instrument_config.resource})"
+        prefix = f"{name}: "
         instrument = None
         try:
             instrument = open_configured(config, name, configure=False)
@@ -92,7 +93,8 @@ def _identify_all(config, *, drain_errors: bool) -> int:
             errors = instrument.errors() if drain_errors else []
         except InstrumentError as exc:
             failures += 1
-            click.echo(f"FAIL {where}: {exc}")
+            message = str(exc)
+            click.echo(f"FAIL {where}: {message[len(prefix):] if message.startswith(prefix) else message}")
             continue
         finally:
             if instrument is not None:
