@@ -97,8 +97,13 @@ class HiokiBT4560(ScpiInstrument):
         self.continuous = True
 
     def configure_impedance(self, *, range_ohm: float, speed: str, averaging: int) -> None:
+        """Range, sampling speed and averaging for the next points; all three are validated before any is sent."""
+        speed = "MED" if str(speed).upper() == "MEDIUM" else speed
+        cls = type(self)
+        for descriptor, value in ((cls.range_ohm, range_ohm), (cls.impedance_speed, speed), (cls.averaging, averaging)):
+            descriptor.command_for(value, self.name)
         self.range_ohm = range_ohm
-        self.impedance_speed = "MED" if str(speed).upper() == "MEDIUM" else speed
+        self.impedance_speed = speed
         self.averaging = averaging
         self._averaging = int(averaging)
 
