@@ -17,6 +17,9 @@ from bench.estimate.kk import lin_kk
 from bench.records import RecordBatch
 
 MIN_SPECTRUM_POINTS = 6
+# Spectra per fit/Lin-KK batch: large enough to amortise numpy overhead, small enough that
+# the (chunk, 2F, p) Jacobians and Lin-KK design matrices stay at tens of MB.
+SPECTRUM_CHUNK = 4096
 # Activation energy for normalising resistances to 25 °C. Ohmic and charge-transfer
 # resistances of Li-ion cells have apparent activation energies of roughly 20-50 kJ/mol;
 # one middle value is used, and the calibrated model also sees the temperature itself.
@@ -69,16 +72,17 @@ def analyse(batch: RecordBatch, circuit: str = DEFAULT_CIRCUIT) -> Analysis:
     kk_max = np.full(n, np.nan)
     kk_pass = np.zeros(n, dtype=bool)
     z_abs_at = np.full((n, len(FEATURE_FREQUENCIES_HZ)), np.nan)
-    if rows.size:
-        fit = fit_ecm(f[rows], z[rows], circuit)
-        params[rows] = fit.params
-        rel_rmse[rows] = fit.rel_rmse
-        kk = lin_kk(f[rows], z[rows])
-        kk_max[rows] = kk.max_residual
-        kk_pass[rows] = kk.passed
+    for start in range(0, rows.size, SPECTRUM_CHUNK):  # chunks bound the Jacobian's memory; each is one batch
+        part = rows[start : start + SPECTRUM_CHUNK]
+        fit = fit_ecm(f[part], z[part], circuit)
+        params[part] = fit.params
+        rel_rmse[part] = fit.rel_rmse
+        kk = lin_kk(f[part], z[part])
+        kk_max[part] = kk.max_residual
+        kk_pass[part] = kk.passed
         ok = np.all(np.isfinite(fit.params), axis=1)
         z_at = parsed.impedance(np.where(ok[:, None], fit.params, 1.0), np.array(FEATURE_FREQUENCIES_HZ))
-        z_abs_at[rows] = np.where(ok[:, None], np.abs(z_at), np.nan)
+        z_abs_at[part] = np.where(ok[:, None], np.abs(z_at), np.nan)
     factor = arrhenius_factor(np.asarray(batch.temperature_c, dtype=float))
     pulse = pulse_features(batch.pulse)
     discharge = discharge_features(batch.discharge)
