@@ -233,12 +233,9 @@ class VisaTransport:
         self._close_manager()
 
     def _close_manager(self) -> None:
-        manager, self._manager = self._manager, None
-        if manager is not None:
-            try:
-                manager.close()
-            except Exception:
-                pass
+        # PyVISA shares one ResourceManager per VISA library across the process; closing it would
+        # close every other instrument's resource too. Only our reference is dropped.
+        self._manager = None
 
 
 class SerialTransport:
@@ -334,11 +331,8 @@ def list_visa_resources(visa_library: str = "@py") -> tuple[str, ...]:
     """The resources the VISA backend can see (serial ports, USB, GPIB; network instruments are not discoverable)."""
     import pyvisa
 
-    manager = pyvisa.ResourceManager(visa_library)
-    try:
-        return tuple(manager.list_resources())
-    finally:
-        manager.close()
+    manager = pyvisa.ResourceManager(visa_library)  # shared per library: not closed here (see _close_manager)
+    return tuple(manager.list_resources())
 
 
 def _session_of(handle: object) -> object | None:

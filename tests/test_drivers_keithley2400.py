@@ -20,14 +20,13 @@ def plain_output_state(resource: str, termination: str = "\n") -> str:
     """Ask the instrument directly, with plain PyVISA and no project code, whether its output is on."""
     import pyvisa
 
-    manager = pyvisa.ResourceManager("@py")
+    manager = pyvisa.ResourceManager("@py")  # shared per process: not closed, other links use it
     instrument = manager.open_resource(resource, read_termination=termination, write_termination=termination,
                                        timeout=3000)
     try:
         return instrument.query(":OUTP?").strip()
     finally:
         instrument.close()
-        manager.close()
 
 
 @pytest.fixture(params=["tcp", "pty"])
