@@ -11,8 +11,8 @@ so a spectrum that needs more iterations does not slow the others down.
 Parameters live in an unconstrained space (log for positive values, logistic for CPE
 exponents; see ``circuits``), so the fitted circuit is physical by construction.
 Initial values are read off each spectrum (ohmic intercept, arc peak and width,
-Warburg slope, inductive tail), and a few starting splits of the arc resistance run
-in the same batch; the best per spectrum is kept.
+Warburg slope, inductive tail); spectra whose first fit looks degenerate get further
+starting splits of the arc resistance, again all in one batch; the best is kept.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.estimate.circuits import U_LIMIT, Circuit, parse_circuit
+from bench.estimate.circuits import ALPHA_MIN, U_LIMIT, Circuit, parse_circuit
 from bench.estimate.spectra import SpectrumBlock, as_block
 
 DEFAULT_CIRCUIT = "L-R0-RQ-RQ-W"
@@ -217,14 +217,17 @@ def fit_ecm(
     arc_fractions: Sequence[float] = (0.15, 0.5),
     tol: float = 1e-10,
     lambda0: float = 1.0,
+    restart_rel_rmse: float = 0.005,
 ) -> EcmFit:
     """Fit an equivalent circuit to n spectra at once.
 
     frequency_hz: (F,) shared grid, (n, F) NaN-padded rows, or a list of per-row arrays.
     z: complex impedance (n, F) (Im(Z) negative where capacitive) or a list of rows.
     circuit: e.g. "L-R0-RQ-RQ-W" (default), "R0-RQ-RQ", "L-R0-RQ-W" (see ``circuits``).
-    arc_fractions: starting shares of the first arc in the total arc resistance; each
-    is a start for every spectrum, run in the same batch; the lowest cost wins.
+    arc_fractions: starting shares of the first arc in the total arc resistance. The
+    first start runs for every spectrum; the others only for suspect fits (a parameter
+    collapsed onto its bound, no convergence, rel. misfit above restart_rel_rmse), all
+    such spectra in one batch per start; the lowest cost wins.
     """
     parsed = parse_circuit(circuit)
     block = as_block(frequency_hz, z)
@@ -238,16 +241,31 @@ def fit_ecm(
     if idx.size:
         sub = SpectrumBlock(block.frequency_hz[idx], block.z[idx], block.valid[idx])
         starts = _initial_values(parsed, sub, arc_fractions if parsed.elements.count("RQ") > 1 else (1.0,))
-        k = starts.shape[0]
-        tiled = SpectrumBlock(*(np.tile(a, (k, 1)) for a in (sub.frequency_hz, sub.z, sub.valid)))
-        u0 = parsed.to_internal(starts.reshape(k * idx.size, p))
-        u, cost, conv, iters = levenberg_marquardt(parsed, u0, tiled, max_iter=max_iter, tol=tol, lambda0=lambda0)
-        cost = np.where(np.isfinite(cost), cost, np.inf).reshape(k, idx.size)
-        best = np.argmin(cost, axis=0)
-        pick = best * idx.size + np.arange(idx.size)
-        params[idx] = parsed.to_physical(u[pick])
-        converged[idx] = conv[pick] & np.isfinite(cost[best, np.arange(idx.size)])
-        iterations[idx] = iters[pick]
+        u_best = parsed.to_internal(starts[0])
+        u_best, cost_best, conv_best, iter_best = levenberg_marquardt(
+            parsed, u_best, sub, max_iter=max_iter, tol=tol, lambda0=lambda0
+        )
+        cost_best = np.where(np.isfinite(cost_best), cost_best, np.inf)
+        for start in starts[1:]:
+            # Further starts only for suspect fits: a CPE exponent or R0 collapsed onto its
+            # bound (a degenerate basin), no convergence, or a misfit above restart_rel_rmse.
+            fitted = parsed.to_physical(u_best)
+            alpha_low = np.any(np.where(parsed.is_alpha(), fitted, 1.0) < ALPHA_MIN + 0.02, axis=1)
+            r0_low = fitted[:, parsed.index("r0_ohm")] < 0.2 * starts[0][:, parsed.index("r0_ohm")]
+            misfit = np.sqrt(cost_best / np.maximum(sub.n_valid, 1)) > restart_rel_rmse
+            redo = np.flatnonzero(alpha_low | r0_low | ~conv_best | misfit)
+            if redo.size == 0:
+                break
+            part = SpectrumBlock(sub.frequency_hz[redo], sub.z[redo], sub.valid[redo])
+            u2, cost2, conv2, iter2 = levenberg_marquardt(
+                parsed, parsed.to_internal(start[redo]), part, max_iter=max_iter, tol=tol, lambda0=lambda0
+            )
+            better = np.isfinite(cost2) & (cost2 < cost_best[redo])
+            rows = redo[better]
+            u_best[rows], cost_best[rows], conv_best[rows], iter_best[rows] = u2[better], cost2[better], conv2[better], iter2[better]
+        params[idx] = parsed.to_physical(u_best)
+        converged[idx] = conv_best & np.isfinite(cost_best)
+        iterations[idx] = iter_best
     z_fit = np.full((n, n_freq), np.nan + 0j)
     if idx.size:
         z_fit[idx] = parsed.impedance(params[idx], block.frequency_hz[idx])
