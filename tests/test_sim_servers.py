@@ -216,3 +216,18 @@ def test_keithley_2281s_battery_test_charges_to_the_end_current(rm) -> None:
         assert np.all(np.diff(time_s) > 0) and np.all(np.diff(capacity_ah) >= 0)
         assert capacity_ah[-1] > 0.05
         supply.close()
+
+
+def test_keithley_2460_variant_and_an_lfp_tray(rm) -> None:
+    with open_station(chemistry="lfp", keithley2400_model="2460") as station:
+        smu = open_instrument(rm, station.resources["keithley2400"], "\n")
+        assert smu.query("*IDN?").startswith("KEITHLEY INSTRUMENTS,MODEL 2460,")
+        smu.write(":SOUR:FUNC CURR;:SOUR:CURR -5.0;:SOUR:CURR?")
+        assert float(smu.read()) == pytest.approx(-5.0)
+        smu.write(":SOUR:CURR 8")
+        assert smu.query(":SYST:ERR?") == '-222,"Data out of range"'
+        smu.write(":FORM:ELEM VOLT")
+        open_circuit_v = float(smu.query(":READ?"))
+        assert 3.1 < open_circuit_v < 3.4  # on the LFP plateau
+        assert open_circuit_v == pytest.approx(station.tray.terminal_voltage_v(), abs=1e-3)
+        smu.close()

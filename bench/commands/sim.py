@@ -44,8 +44,12 @@ def sim() -> None:
               help="Write the station file (TOML) for `bench measure --station` here.")
 @click.option("--bt4560-transport", type=click.Choice(["pty", "tcp"]), default="pty", show_default=True,
               help="Serve the BT4560 on a pseudo-terminal (as RS-232C) or on TCP.")
+@click.option("--keithley2400-transport", type=click.Choice(["tcp", "pty"]), default="tcp", show_default=True,
+              help="Serve the SourceMeter on TCP (as LAN) or on a pseudo-terminal (as RS-232).")
+@click.option("--keithley2400-model", type=click.Choice(["2400", "2460"]), default="2400", show_default=True,
+              help="Which SourceMeter model to simulate (identity and current limit).")
 def serve(cells: int, seed: int, chemistry: str, speed: float, faults: str | None, station_out: Path | None,
-          bt4560_transport: str) -> None:
+          bt4560_transport: str, keithley2400_transport: str, keithley2400_model: str) -> None:
     """Serve a simulated tray (BT4560, Keithley 2400 and 2281S, tray switch) until Ctrl-C or SIGTERM.
 
     Prints one line per instrument, `<name> <VISA resource>`, then serves. Slot 1 is
@@ -57,12 +61,14 @@ def serve(cells: int, seed: int, chemistry: str, speed: float, faults: str | Non
       bench sim serve --cells 16 --seed 3 --speed 200 --station-out station.toml
       bench sim serve --bt4560-transport tcp --faults 'bt4560:delay_ms=300,corrupt_every=7'
       bench sim serve --faults 'tray:reversed=3;bt4560:open_lead=5'
+      bench sim serve --keithley2400-transport pty --keithley2400-model 2460
     """
     from drivers.sim.station import SimulatedStation
 
     try:
         station = SimulatedStation(cells=cells, seed=seed, chemistry=chemistry, speed=speed, faults=faults,
-                                   bt4560_transport=bt4560_transport)
+                                   bt4560_transport=bt4560_transport, keithley2400_transport=keithley2400_transport,
+                                   keithley2400_model=keithley2400_model)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--faults'") from None
     stop = threading.Event()

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from drivers.clock import ScaledClock
 from drivers.sim.base import TrayInstrument
 from drivers.sim.scpi import (
-    bool_reply,
     expect_count,
     out_of_range,
     parse_bool,

@@ -106,11 +106,13 @@ class Keithley2281S(TrayInstrument):
         return self.source if attribute.startswith("source.") else self
 
     def _data(self, params: list[str]) -> str:
-        if not self.points:
+        with self.tray.lock:  # the buffer grows from whichever instrument advances the tray
+            points = list(self.points)
+        if not points:
             raise ScpiError(-230, "Data corrupt or stale")
         return ",".join(
             f"{p.voltage_v:+.6E},{p.current_a:+.6E},{p.resistance_ohm:+.6E},{p.capacity_ah:+.6E},{p.time_s:+.6E}"
-            for p in self.points
+            for p in points
         )
 
     def _add_commands(self) -> None:
@@ -128,9 +130,13 @@ class Keithley2281S(TrayInstrument):
         t.add(":OUTPut[:STATe]", self._set_output, lambda p: bool_reply(self.source.output_on))
         t.add(":BATTery:DATA:DATA", query=self._data)
         t.add(":BATTery:DATA:POINts", query=lambda p: str(len(self.points)))
-        t.add(":BATTery:DATA:CLEar", lambda p: self.points.clear())
+        t.add(":BATTery:DATA:CLEar", lambda p: self._clear())
         t.add(":MEASure[:VOLTage]", query=self._measure_voltage)
         t.add(":MEASure:CURRent", query=self._measure_current)
+
+    def _clear(self) -> None:
+        with self.tray.lock:
+            self.points = []
 
     def _measure_voltage(self, params: list[str]) -> str:
         return f"{self.noisy(self.tray.source_readback(self.source).voltage_v, relative=2e-5, absolute=1e-4):+.6E}"
