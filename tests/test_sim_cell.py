@@ -133,3 +133,21 @@ def test_over_temperature_fault_heats_the_cell_past_60_c() -> None:
     source.mode, source.level, source.voltage_limit_v, source.output_on = "CURR", -0.5, 5.0, True
     tray.advance(900.0)
     assert tray.temperature_c() > 60.0
+
+
+def test_time_step_is_elementwise_over_arrays_of_states() -> None:
+    params = CellParameters.aged(NMC, 0.8, np.ones(4))
+    socs, currents = np.array([0.2, 0.5, 0.8]), np.array([-1.0, 0.0, 0.5])
+    batch = CellState(soc=socs.copy(), v_rc1_v=np.zeros(3), v_rc2_v=np.zeros(3), temperature_c=np.full(3, 25.0),
+                      ambient_c=25.0)
+    for _ in range(30):
+        step_cell(params, batch, currents, 10.0)
+    for k in range(3):
+        single = CellState(soc=float(socs[k]), v_rc1_v=0.0, v_rc2_v=0.0, temperature_c=25.0, ambient_c=25.0)
+        for _ in range(30):
+            step_cell(params, single, float(currents[k]), 10.0)
+        assert batch.soc[k] == pytest.approx(single.soc)
+        assert batch.v_rc1_v[k] == pytest.approx(single.v_rc1_v)
+        assert batch.temperature_c[k] == pytest.approx(single.temperature_c)
+    voltages = terminal_voltage_v(params, batch, currents)
+    assert voltages.shape == (3,) and voltages[0] < voltages[1] < voltages[2]

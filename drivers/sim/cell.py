@@ -207,29 +207,36 @@ def impedance_ohm(params: CellParameters, frequency_hz: ArrayLike, *, soc: float
 
 @dataclass(frozen=True)
 class DcResistances:
-    """Time-domain resistances at the present temperature and SOC (ohm), and the RC time constants (s)."""
+    """Time-domain resistances at the present temperature and SOC (ohm, scalars or arrays), and the RC time constants (s)."""
 
-    r0_ohm: float
-    r1_ohm: float
+    r0_ohm: np.ndarray
+    r1_ohm: np.ndarray
     tau1_s: float
-    r2_ohm: float
+    r2_ohm: np.ndarray
     tau2_s: float
 
 
-def dc_resistances(params: CellParameters, *, soc: float, temperature_c: float) -> DcResistances:
-    """Series resistance and two polarisation branches: fast (SEI + charge transfer) and slow (diffusion)."""
+def dc_resistances(params: CellParameters, *, soc: ArrayLike, temperature_c: ArrayLike) -> DcResistances:
+    """Series resistance and two polarisation branches: fast (SEI + charge transfer) and slow (diffusion).
+
+    Elementwise in `soc` and `temperature_c`, so a whole tray's states can be stepped at once.
+    """
     chem = params.chemistry
-    r0 = params.r0_ohm * float(arrhenius_factor(temperature_c, chem.activation_r0_j_per_mol))
-    r1 = params.r_sei_ohm * float(arrhenius_factor(temperature_c, chem.activation_sei_j_per_mol)) + params.r_ct_ohm * float(
+    r0 = params.r0_ohm * arrhenius_factor(temperature_c, chem.activation_r0_j_per_mol)
+    r1 = params.r_sei_ohm * arrhenius_factor(temperature_c, chem.activation_sei_j_per_mol) + params.r_ct_ohm * (
         arrhenius_factor(temperature_c, chem.activation_ct_j_per_mol) * soc_factor_ct(soc)
     )
-    r2 = params.r_diffusion_ohm * float(arrhenius_factor(temperature_c, chem.activation_r0_j_per_mol))
+    r2 = params.r_diffusion_ohm * arrhenius_factor(temperature_c, chem.activation_r0_j_per_mol)
     return DcResistances(r0_ohm=r0, r1_ohm=r1, tau1_s=2.0, r2_ohm=r2, tau2_s=chem.tau_diffusion_s)
 
 
 @dataclass
 class CellState:
-    """What changes with time: charge, polarisation voltages, temperature, and the last current."""
+    """What changes with time: charge, polarisation voltages, temperature, and the last current.
+
+    Fields are floats for one cell; the functions below are elementwise, so arrays of
+    states (one entry per cell or per scenario) step the same way.
+    """
 
     soc: float
     v_rc1_v: float
@@ -239,31 +246,32 @@ class CellState:
     current_a: float = 0.0
 
 
-def terminal_voltage_v(params: CellParameters, state: CellState, current_a: float) -> float:
+def terminal_voltage_v(params: CellParameters, state: CellState, current_a: ArrayLike) -> float:
     """Voltage at the cell's terminals while `current_a` flows (positive charges)."""
     dc = dc_resistances(params, soc=state.soc, temperature_c=state.temperature_c)
-    return float(ocv_v(params.chemistry, state.soc)) + state.v_rc1_v + state.v_rc2_v + current_a * dc.r0_ohm
+    return ocv_v(params.chemistry, state.soc) + state.v_rc1_v + state.v_rc2_v + np.asarray(current_a) * dc.r0_ohm
 
 
-def current_for_voltage_a(params: CellParameters, state: CellState, voltage_v: float, dt_s: float) -> float:
+def current_for_voltage_a(params: CellParameters, state: CellState, voltage_v: ArrayLike, dt_s: float) -> float:
     """Current that holds the terminals at `voltage_v` at the end of a step of `dt_s` (implicit, so CV is stable)."""
     dc = dc_resistances(params, soc=state.soc, temperature_c=state.temperature_c)
     e1 = math.exp(-dt_s / dc.tau1_s)
     e2 = math.exp(-dt_s / dc.tau2_s)
-    ocv = float(ocv_v(params.chemistry, state.soc))
-    numerator = voltage_v - ocv - state.v_rc1_v * e1 - state.v_rc2_v * e2
+    numerator = np.asarray(voltage_v) - ocv_v(params.chemistry, state.soc) - state.v_rc1_v * e1 - state.v_rc2_v * e2
     return numerator / (dc.r0_ohm + dc.r1_ohm * (1.0 - e1) + dc.r2_ohm * (1.0 - e2))
 
 
-def step_cell(params: CellParameters, state: CellState, current_a: float, dt_s: float, *, extra_heat_w: float = 0.0) -> None:
-    """Advance `state` by `dt_s` under a constant `current_a` (exact for the linear parts)."""
+def step_cell(params: CellParameters, state: CellState, current_a: ArrayLike, dt_s: float, *,
+              extra_heat_w: ArrayLike = 0.0) -> None:
+    """Advance `state` in place by `dt_s` under a constant `current_a` (exact for the linear parts)."""
     dc = dc_resistances(params, soc=state.soc, temperature_c=state.temperature_c)
+    current = np.asarray(current_a, dtype=float)
     e1 = math.exp(-dt_s / dc.tau1_s)
     e2 = math.exp(-dt_s / dc.tau2_s)
-    state.v_rc1_v = state.v_rc1_v * e1 + current_a * dc.r1_ohm * (1.0 - e1)
-    state.v_rc2_v = state.v_rc2_v * e2 + current_a * dc.r2_ohm * (1.0 - e2)
-    state.soc += current_a * dt_s / (3600.0 * params.capacity_ah)
-    heat_w = current_a**2 * (dc.r0_ohm + dc.r1_ohm + dc.r2_ohm) + extra_heat_w
+    state.v_rc1_v = state.v_rc1_v * e1 + current * dc.r1_ohm * (1.0 - e1)
+    state.v_rc2_v = state.v_rc2_v * e2 + current * dc.r2_ohm * (1.0 - e2)
+    state.soc = state.soc + current * dt_s / (3600.0 * params.capacity_ah)
+    heat_w = current**2 * (dc.r0_ohm + dc.r1_ohm + dc.r2_ohm) + extra_heat_w
     tau_th = CELL_HEAT_CAPACITY_J_PER_K * CELL_THERMAL_RESISTANCE_K_PER_W
     steady_c = state.ambient_c + heat_w * CELL_THERMAL_RESISTANCE_K_PER_W
     state.temperature_c = steady_c + (state.temperature_c - steady_c) * math.exp(-dt_s / tau_th)
