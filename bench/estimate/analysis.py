@@ -27,7 +27,8 @@ ACTIVATION_ENERGY_J_PER_MOL = 30_000.0
 GAS_CONSTANT_J_PER_MOL_K = 8.314
 REFERENCE_TEMPERATURE_C = 25.0
 FEATURE_FREQUENCIES_HZ = (1000.0, 10.0, 0.1)
-# Discharge end voltage per chemistry (V) and the tolerance for "reached the cutoff".
+# Usual discharge end voltage per chemistry (V), used when the record's cell type gives
+# none, and the tolerance for "the discharge reached the cutoff".
 CUTOFF_V = {"nmc": 3.0, "nca": 3.0, "lco": 3.0, "lmo": 3.0, "lfp": 2.5, "lto": 1.5}
 CUTOFF_TOLERANCE_V = 0.05
 
@@ -37,6 +38,21 @@ def arrhenius_factor(temperature_c: np.ndarray) -> np.ndarray:
     t_k = np.where(np.isfinite(temperature_c), temperature_c, REFERENCE_TEMPERATURE_C) + 273.15
     t_ref = REFERENCE_TEMPERATURE_C + 273.15
     return np.exp(-ACTIVATION_ENERGY_J_PER_MOL / GAS_CONSTANT_J_PER_MOL_K * (1 / t_k - 1 / t_ref))
+
+
+def discharge_cutoff_v(batch: RecordBatch) -> np.ndarray:
+    """Per record: the cell type's min_voltage_v from its rules, else the chemistry's usual cutoff, else NaN."""
+    n = batch.n_records
+    chem = np.char.lower(np.asarray(batch.chemistry, dtype=str)) if n else np.zeros(0, dtype=str)
+    cutoff = np.full(n, np.nan)
+    for name, value in CUTOFF_V.items():  # a handful of chemistries, not records
+        cutoff[chem == name] = value
+    keys = np.asarray(batch.rules_key, dtype=str)
+    for key, rules in (batch.rules_by_key or {}).items():
+        cell_type = rules.get("cell_type") if isinstance(rules, dict) else None
+        if isinstance(cell_type, dict) and isinstance(cell_type.get("min_voltage_v"), (int, float)):
+            cutoff[keys == key] = float(cell_type["min_voltage_v"])
+    return cutoff
 
 
 @dataclass(frozen=True)
@@ -93,8 +109,7 @@ def analyse(batch: RecordBatch, circuit: str = DEFAULT_CIRCUIT) -> Analysis:
     ref = np.asarray(batch.reference_r0_ohm, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         growth = np.where(ref > 0, r0_25 / ref, np.nan)
-    chem = np.char.lower(np.asarray(batch.chemistry, dtype=str))
-    cutoff = np.array([CUTOFF_V.get(c, np.nan) for c in np.unique(chem)])[np.unique(chem, return_inverse=True)[1]] if n else np.zeros(0)
+    cutoff = discharge_cutoff_v(batch)
     reached = np.isfinite(discharge.capacity_ah) & (discharge.capacity_ah > 0)
     reached &= np.where(np.isfinite(cutoff), discharge.end_voltage_v <= cutoff + CUTOFF_TOLERANCE_V, True)
     return Analysis(

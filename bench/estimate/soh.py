@@ -20,12 +20,13 @@ from bench.estimate.model import SohModel
 from bench.records import RecordBatch
 
 MEASURED_HALF_WIDTH = 0.02  # capacity-test uncertainty (current accuracy, rate, temperature), as SoH fraction
-# Fallback: SoH falls by FALLBACK_SLOPE per unit of resistance growth above 1. A common
-# rule of thumb for Li-ion ageing puts 80 % capacity near 1.5-2x the initial resistance;
-# the slope 0.3 sits in that range. Its error is large and cell-dependent, hence the
+# Fallback: SoH falls by FALLBACK_SLOPE per unit of resistance growth above 1. The usual
+# end-of-first-life pairing for Li-ion cells is 80 % capacity at about 1.5x the initial
+# resistance (slope 0.4); real cells scatter widely around it (1.3-2x), hence the
 # deliberately wide +/- 0.15 interval and the "uncalibrated" warning.
-FALLBACK_SLOPE = 0.3
+FALLBACK_SLOPE = 0.4
 FALLBACK_HALF_WIDTH = 0.15
+FALLBACK_MAX_SOH = 1.05  # upper end of the interval: more than 105 % of nominal is not plausible
 FALLBACK_WARNING = "uncalibrated: low confidence"
 RIDGE_ALPHA = 1.0
 INTERVAL_NOMINAL = 0.9
@@ -57,7 +58,7 @@ def quick_test_features(batch: RecordBatch, analysis: Analysis) -> np.ndarray:
 
 def fallback_soh(resistance_growth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     soh = np.clip(1 - FALLBACK_SLOPE * (resistance_growth - 1), 0.0, 1.0)
-    return soh, np.clip(soh - FALLBACK_HALF_WIDTH, 0.0, None), soh + FALLBACK_HALF_WIDTH
+    return soh, np.clip(soh - FALLBACK_HALF_WIDTH, 0.0, None), np.minimum(soh + FALLBACK_HALF_WIDTH, FALLBACK_MAX_SOH)
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
