@@ -216,3 +216,42 @@ def test_series_grows_on_disk_append_by_append(tmp_path: Path) -> None:
     assert not journal.exists()
     with h5py.File(path, "r") as handle:
         np.testing.assert_array_equal(handle["records/r000001/steps/rest/time_s"][()], np.arange(15.0))
+
+
+def assert_batches_equal(a, b) -> None:
+    for name in ("source_file", "record_key", "cell_id", "measurement_id", "status", "status_reason", "profile_name",
+                 "rules_key", "cell_type", "chemistry"):
+        assert list(getattr(a, name)) == list(getattr(b, name)), name
+    for name in ("nominal_capacity_ah", "nominal_voltage_v", "reference_r0_ohm", "frequency_hz", "z_real_ohm",
+                 "z_imag_ohm", "temperature_c", "soc", "ocv_v", "reference_capacity_ah"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for name in ("discharge", "pulse"):
+        for column in ("offsets", "time_s", "voltage_v", "current_a"):
+            np.testing.assert_array_equal(getattr(getattr(a, name), column), getattr(getattr(b, name), column))
+    assert a.rules_by_key == b.rules_by_key
+
+
+def test_summary_cache_matches_the_records_and_is_rebuilt_when_stale(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    store = RunStore(path)
+    rng = np.random.default_rng(5)
+    for n in range(3):
+        write_full_record(store, f"C-{n}", rng=rng, n_pulse=20 + 40 * n)
+    with store.begin_record(make_meta("C-cap", profile="capacity")) as record:
+        with record.open_series("discharge", kind="cc_discharge", columns=SERIES_COLUMNS) as series:
+            series.append(time_s=[0.0, 1.0], voltage_v=[4.0, 3.9], current_a=[-0.8, -0.8], temperature_c=[25.0, 25.0])
+        record.finish("complete")
+    cached = load_batch([path])
+    with h5py.File(path, "r+") as handle:  # a plain-h5py user who does not know the cache
+        assert "summary" in handle
+        del handle["summary"]
+    uncached = load_batch([path])
+    assert_batches_equal(cached, uncached)
+    with h5py.File(path, "r+") as handle:  # a plain-h5py edit that leaves the cache stale
+        handle["records"].copy("r000001", "r000099")
+    stale = load_batch([path])
+    assert list(stale.record_key) == ["r000001", "r000002", "r000003", "r000004", "r000099"]
+    write_full_record(RunStore(path), "C-new", rng=rng)
+    with h5py.File(path, "r") as handle:
+        assert "summary" in handle
+    assert list(load_batch([path]).record_key)[-1] == "r000100"

@@ -1,34 +1,26 @@
 """Reading bench files: record summaries for `bench show`, and a `RecordBatch` for the estimator.
 
 Readers never modify a file. A record whose writer died shows as `incomplete` (its stub);
-its journal is merged by the next writer (`RunStore`).
+its journal is merged by the next writer (`RunStore`). Each file is read through its
+summary (`bench.store.summary`) when that matches the records, else record by record.
 """
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
 from bench.records import RaggedSeries, RecordBatch
-from bench.store.format import (
-    CELL_TYPE_GROUP,
-    FINAL_STATUSES,
-    INCOMPLETE,
-    PROFILE_DATASET,
-    RECORDS_GROUP,
-    STEPS_GROUP,
-    StoreError,
-    key_number,
-    open_bench_file,
-    text,
-)
+from bench.store.format import PROFILE_DATASET, RECORDS_GROUP, StoreError, key_number, open_bench_file, text
+from bench.store.rows import RAGGED, ROW_NUMBERS, ROW_STRINGS, cell_type_of, read_row
+from bench.store.summary import SummaryColumns, read_summary
+
+READ_ERRORS = (OSError, KeyError, RuntimeError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -43,17 +35,32 @@ class RecordSummary:
     reason: str
 
 
-def _records(handle: h5py.File) -> list[tuple[str, h5py.Group]]:
+def _record_keys(handle: h5py.File) -> list[str]:
     if RECORDS_GROUP not in handle:
         return []
-    group = handle[RECORDS_GROUP]
-    keys = sorted(group.keys(), key=lambda k: (key_number(k), k))
-    return [(k, group[k]) for k in keys]
+    return sorted(handle[RECORDS_GROUP].keys(), key=lambda k: (key_number(k), k))
 
 
-def _status(attrs: h5py.AttributeManager) -> str:
-    status = text(attrs.get("status", ""))
-    return status if status in FINAL_STATUSES else INCOMPLETE
+def _file_columns(handle: h5py.File) -> SummaryColumns:
+    """All rows of one file: from its summary if that is current, else record by record."""
+    cached = read_summary(handle)
+    if cached is not None:
+        return cached
+    rows = [read_row(key, handle[RECORDS_GROUP][key]) for key in _record_keys(handle)]
+    strings = {name: np.array([row.strings[name] for row in rows], dtype=object) for name in ROW_STRINGS}
+    numbers = {name: np.array([row.numbers[name] for row in rows], dtype=np.float64) for name in ROW_NUMBERS}
+    ragged = {}
+    for part, (_kind, columns) in RAGGED.items():
+        counts = np.array([len(row.ragged[part][0]) for row in rows], dtype=np.int64)
+        data = tuple(
+            np.concatenate([row.ragged[part][i] for row in rows]) if rows else np.zeros(0) for i in range(len(columns))
+        )
+        ragged[part] = (counts, data)
+    return SummaryColumns(strings, numbers, ragged)
+
+
+def _damaged(path: Path, exc: BaseException) -> StoreError:
+    return StoreError(f"{path} is damaged and cannot be read: {' '.join(str(exc).split())[:200]}")
 
 
 def list_records(path: str | Path) -> list[RecordSummary]:
@@ -61,170 +68,112 @@ def list_records(path: str | Path) -> list[RecordSummary]:
     path = Path(path)
     with open_bench_file(path) as handle:
         try:
-            out = []
-            for key, group in _records(handle):
-                attrs = group.attrs
-                out.append(
-                    RecordSummary(
-                        key=key,
-                        cell_id=text(attrs.get("cell_id", "")),
-                        measurement_id=text(attrs.get("measurement_id", key)),
-                        profile_name=text(attrs.get("profile_name", "")),
-                        started_utc=text(attrs.get("started_utc", "")),
-                        finished_utc=text(attrs.get("finished_utc", "")),
-                        status=_status(attrs),
-                        reason=text(attrs.get("reason", "")),
-                    )
-                )
-            return out
-        except (OSError, KeyError, RuntimeError) as exc:
-            raise StoreError(f"{path} is damaged: {' '.join(str(exc).split())[:200]}") from None
+            columns = _file_columns(handle).strings
+        except READ_ERRORS as exc:
+            raise _damaged(path, exc) from None
+    return [
+        RecordSummary(
+            key=columns["key"][i],
+            cell_id=columns["cell_id"][i],
+            measurement_id=columns["measurement_id"][i],
+            profile_name=columns["profile_name"][i],
+            started_utc=columns["started_utc"][i],
+            finished_utc=columns["finished_utc"][i],
+            status=columns["status"][i],
+            reason=columns["reason"][i],
+        )
+        for i in range(len(columns["key"]))
+    ]
 
 
-@dataclass
-class _Columns:
-    """Per-record values gathered while walking the files, turned into arrays once at the end."""
-
-    strings: dict[str, list[str]]
-    numbers: dict[str, list[float]]
-    spectra: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    discharge: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-    pulse: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-
-
-STRING_FIELDS = ("source_file", "record_key", "cell_id", "measurement_id", "status", "status_reason",
-                 "profile_name", "rules_key", "cell_type", "chemistry")
-NUMBER_FIELDS = ("nominal_capacity_ah", "nominal_voltage_v", "reference_r0_ohm", "temperature_c", "soc",
-                 "ocv_v", "reference_capacity_ah")
-EMPTY = np.zeros(0)
-
-
-def _scalar(group: h5py.Group, name: str) -> float:
-    """A 0-d dataset's value, or the mean of a per-point array (temperature over a sweep), or NaN."""
-    if name not in group:
-        return math.nan
-    value = np.asarray(group[name][()], dtype=np.float64)
-    if value.ndim == 0:
-        return float(value)
-    return float(np.nanmean(value)) if value.size and np.isfinite(value).any() else math.nan
-
-
-def _series(group: h5py.Group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return tuple(  # type: ignore[return-value]
-        np.asarray(group[name][()], dtype=np.float64) if name in group else EMPTY
-        for name in ("time_s", "voltage_v", "current_a")
-    )
-
-
-def _first_steps(group: h5py.Group) -> dict[str, h5py.Group]:
-    """The first step of each kind, in measurement order."""
-    if STEPS_GROUP not in group:
-        return {}
-    steps = group[STEPS_GROUP]
-    ordered = sorted(steps.items(), key=lambda item: int(item[1].attrs.get("index", 0)))
-    first: dict[str, h5py.Group] = {}
-    for _name, step in ordered:
-        first.setdefault(text(step.attrs.get("kind", "")), step)
-    return first
-
-
-def _rules(group: h5py.Group, cell_type: dict[str, Any], where: str) -> dict:
+def _rules(handle: h5py.File, key: str, where: str) -> dict:
+    """The grading rules of the record's profile (its stored TOML), plus the record's cell type."""
     from bench.profiles import default_grading
 
+    group = handle[RECORDS_GROUP][key]
     raw = text(group[PROFILE_DATASET][()]) if PROFILE_DATASET in group else ""
     try:
         table = tomllib.loads(raw) if raw else {}
     except tomllib.TOMLDecodeError as exc:
         raise StoreError(f"{where}: the stored profile is not valid TOML ({exc})") from None
     rules = dict(table.get("grading") or default_grading())
-    rules["cell_type"] = cell_type
+    rules["cell_type"] = cell_type_of(group)
     return rules
 
 
-def _add_record(columns: _Columns, rules_by_key: dict, path: Path, key: str, group: h5py.Group) -> None:
-    attrs = group.attrs
-    cell_type = {k: (text(v) if isinstance(v, (str, bytes)) else v.item() if hasattr(v, "item") else v)
-                 for k, v in group[CELL_TYPE_GROUP].attrs.items()} if CELL_TYPE_GROUP in group else {}
-    sha = text(attrs.get("profile_sha256", ""))
-    if sha not in rules_by_key:
-        rules_by_key[sha] = _rules(group, cell_type, f"{path} record {key}")
-    first = _first_steps(group)
-    eis, ocv = first.get("eis"), first.get("ocv")
-    temperature_c = _scalar(eis, "temperature_c") if eis is not None else math.nan
-    if math.isnan(temperature_c) and ocv is not None:
-        temperature_c = _scalar(ocv, "temperature_c")
-    strings = {
-        "source_file": str(path),
-        "record_key": key,
-        "cell_id": text(attrs.get("cell_id", "")),
-        "measurement_id": text(attrs.get("measurement_id", key)),
-        "status": _status(attrs),
-        "status_reason": text(attrs.get("reason", "")),
-        "profile_name": text(attrs.get("profile_name", "")),
-        "rules_key": sha,
-        "cell_type": str(cell_type.get("name", "")),
-        "chemistry": str(cell_type.get("chemistry", "")),
-    }
-    numbers = {
-        "nominal_capacity_ah": float(cell_type.get("nominal_capacity_ah", math.nan)),
-        "nominal_voltage_v": float(cell_type.get("nominal_voltage_v", math.nan)),
-        "reference_r0_ohm": float(cell_type.get("reference_r0_ohm", math.nan)),
-        "temperature_c": temperature_c,
-        "soc": _scalar(eis, "soc") if eis is not None else math.nan,
-        "ocv_v": _scalar(ocv, "voltage_v") if ocv is not None else math.nan,
-        "reference_capacity_ah": float(attrs.get("reference_capacity_ah", math.nan)),
-    }
-    for name, value in strings.items():
-        columns.strings[name].append(value)
-    for name, value in numbers.items():
-        columns.numbers[name].append(value)
-    if eis is not None and "frequency_hz" in eis:
-        columns.spectra.append(tuple(np.asarray(eis[n][()], dtype=np.float64).ravel()  # type: ignore[arg-type]
-                                     for n in ("frequency_hz", "z_real_ohm", "z_imag_ohm")))
-    else:
-        columns.spectra.append((EMPTY, EMPTY, EMPTY))
-    columns.discharge.append(_series(first["cc_discharge"]) if "cc_discharge" in first else (EMPTY, EMPTY, EMPTY))
-    columns.pulse.append(_series(first["pulse"]) if "pulse" in first else (EMPTY, EMPTY, EMPTY))
-
-
-def _pad(spectra: list[tuple[np.ndarray, ...]], index: int) -> np.ndarray:
-    width = max((len(s[0]) for s in spectra), default=0)
-    out = np.full((len(spectra), width), np.nan)
-    lengths = np.array([len(s[index]) for s in spectra], dtype=np.int64)
-    if lengths.sum():
-        rows = np.repeat(np.arange(len(spectra)), lengths)
-        cols = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        out[rows, cols] = np.concatenate([s[index] for s in spectra])
+def _pad(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Concatenated per-record values -> (n, longest) array, NaN-padded."""
+    width = int(counts.max()) if counts.size else 0
+    out = np.full((counts.size, width), np.nan)
+    if values.size:
+        rows = np.repeat(np.arange(counts.size), counts)
+        cols = np.arange(values.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        out[rows, cols] = values
     return out
-
-
-def _ragged(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> RaggedSeries:
-    if not parts:
-        return RaggedSeries.empty(0)
-    return RaggedSeries.from_lists([p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts])
 
 
 def load_batch(paths: Iterable[str | Path]) -> RecordBatch:
     """Every record of every file, as arrays (first axis = record), for the estimator."""
-    columns = _Columns({n: [] for n in STRING_FIELDS}, {n: [] for n in NUMBER_FIELDS}, [], [], [])
+    per_file: list[tuple[Path, SummaryColumns]] = []
     rules_by_key: dict[str, dict] = {}
     for raw_path in paths:
         path = Path(raw_path)
         with open_bench_file(path) as handle:
             try:
-                for key, group in _records(handle):
-                    _add_record(columns, rules_by_key, path, key, group)
-            except (OSError, KeyError, RuntimeError, ValueError) as exc:
-                raise StoreError(f"{path} is damaged: {' '.join(str(exc).split())[:200]}") from None
-    strings = {n: np.array(v, dtype=str) if v else np.zeros(0, dtype=str) for n, v in columns.strings.items()}
-    numbers = {n: np.array(v, dtype=np.float64) for n, v in columns.numbers.items()}
+                columns = _file_columns(handle)
+                shas, first = np.unique(columns.strings["profile_sha256"].astype(str), return_index=True)
+                for sha, index in zip(shas, first):
+                    if sha not in rules_by_key:
+                        rules_by_key[sha] = _rules(handle, columns.strings["key"][index], f"{path} record {columns.strings['key'][index]}")
+            except READ_ERRORS as exc:
+                raise _damaged(path, exc) from None
+        per_file.append((path, columns))
+
+    def strings(name: str) -> np.ndarray:
+        parts = [c.strings[name].astype(str) for _p, c in per_file if len(c.strings[name])]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=str)
+
+    def numbers(name: str) -> np.ndarray:
+        return np.concatenate([c.numbers[name] for _p, c in per_file]) if per_file else np.zeros(0)
+
+    def ragged(part: str) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        n_columns = len(RAGGED[part][1])
+        counts = np.concatenate([c.ragged[part][0] for _p, c in per_file]) if per_file else np.zeros(0, dtype=np.int64)
+        data = tuple(
+            np.concatenate([c.ragged[part][1][i] for _p, c in per_file]) if per_file else np.zeros(0)
+            for i in range(n_columns)
+        )
+        return counts.astype(np.int64), data
+
+    def series(part: str) -> RaggedSeries:
+        counts, (time_s, voltage_v, current_a) = ragged(part)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return RaggedSeries(offsets, time_s.astype(np.float64), voltage_v.astype(np.float64), current_a.astype(np.float64))
+
+    source = [np.full(len(c.strings["key"]), str(p), dtype=object) for p, c in per_file]
+    eis_counts, (frequency_hz, z_real_ohm, z_imag_ohm) = ragged("eis")
     return RecordBatch(
-        **strings,
-        **numbers,
-        frequency_hz=_pad(columns.spectra, 0),
-        z_real_ohm=_pad(columns.spectra, 1),
-        z_imag_ohm=_pad(columns.spectra, 2),
-        discharge=_ragged(columns.discharge),
-        pulse=_ragged(columns.pulse),
+        source_file=np.concatenate(source).astype(str) if source else np.zeros(0, dtype=str),
+        record_key=strings("key"),
+        cell_id=strings("cell_id"),
+        measurement_id=strings("measurement_id"),
+        status=strings("status"),
+        status_reason=strings("reason"),
+        profile_name=strings("profile_name"),
+        rules_key=strings("profile_sha256"),
+        cell_type=strings("cell_type"),
+        chemistry=strings("chemistry"),
+        nominal_capacity_ah=numbers("nominal_capacity_ah"),
+        nominal_voltage_v=numbers("nominal_voltage_v"),
+        reference_r0_ohm=numbers("reference_r0_ohm"),
+        frequency_hz=_pad(eis_counts, frequency_hz),
+        z_real_ohm=_pad(eis_counts, z_real_ohm),
+        z_imag_ohm=_pad(eis_counts, z_imag_ohm),
+        temperature_c=numbers("temperature_c"),
+        soc=numbers("soc"),
+        ocv_v=numbers("ocv_v"),
+        reference_capacity_ah=numbers("reference_capacity_ah"),
+        discharge=series("discharge"),
+        pulse=series("pulse"),
         rules_by_key=rules_by_key,
     )

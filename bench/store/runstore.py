@@ -47,6 +47,7 @@ from bench.store.format import (
     text,
     utc_now,
 )
+from bench.store.summary import update_summary
 from bench.store.writer import RecordWriter, mark_interrupted, write_meta
 
 RECOVERED_REASON = "interrupted: the process writing this record stopped before it finished"
@@ -188,6 +189,7 @@ class RunStore:
                 del records[key]
             source.copy(source["record"], records, name=key)
             mark_interrupted(records[key], interrupted_reason)
+            update_summary(target, [key])
         journal.unlink()
 
     # ------------------------------------------------------------ writing
@@ -200,6 +202,7 @@ class RunStore:
             with atomic_update(self.path) as handle:
                 key = next_key(handle[RECORDS_GROUP])
                 write_meta(handle[RECORDS_GROUP].create_group(key, track_order=True), key, meta, started_utc=started_utc)
+                update_summary(handle, [key])
         journal = _hidden(self.path, f"{key}.journal")
         handle = h5py.File(journal, "w", track_order=True)
         lock = _JournalLock(journal)
@@ -235,7 +238,9 @@ def add_records(path: str | os.PathLike, write: Callable[[h5py.Group], None]) ->
     elif not path.parent.is_dir():
         raise StoreError(f"cannot create {path}: the folder {path.parent} does not exist")
     with file_lock(path), atomic_update(path) as handle:
+        before = set(handle[RECORDS_GROUP].keys())
         write(handle[RECORDS_GROUP])
+        update_summary(handle, sorted(set(handle[RECORDS_GROUP].keys()) - before))
 
 
 def create_record(records: h5py.Group, key: str, meta: RecordMeta) -> RecordWriter:
