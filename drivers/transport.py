@@ -331,8 +331,12 @@ def list_visa_resources(visa_library: str = "@py") -> tuple[str, ...]:
     """The resources the VISA backend can see (serial ports, USB, GPIB; network instruments are not discoverable)."""
     import pyvisa
 
+    import warnings
+
     manager = pyvisa.ResourceManager(visa_library)  # shared per library: not closed here (see _close_manager)
-    return tuple(manager.list_resources())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyvisa-py suggests optional discovery packages on every call
+        return tuple(manager.list_resources())
 
 
 def _session_of(handle: object) -> object | None:
