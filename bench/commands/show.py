@@ -30,8 +30,9 @@ def show(files: tuple[Path, ...]) -> None:
     console = Console(highlight=False)
     for path, records in listings:
         table = Table(title=f"{path} ({len(records)} record{'s' if len(records) != 1 else ''})", title_justify="left")
-        for column in ("record", "cell ID", "measurement", "profile", "started (UTC)", "status", "reason"):
-            table.add_column(column, overflow="fold")
+        for column in ("record", "cell ID", "measurement", "profile", "started (UTC)", "status"):
+            table.add_column(column, overflow="fold", no_wrap=column in ("record", "started (UTC)", "status"))
+        table.add_column("reason", overflow="fold", ratio=1)
         for record in records:
             table.add_row(
                 record.key,

@@ -145,7 +145,9 @@ def open_bench_file(path: Path) -> h5py.File:
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
-        raise StoreError(f"{path} cannot be read as HDF5 (truncated or damaged?): {_one_line(exc)}") from None
+        raise StoreError(
+            f"{path} cannot be read as HDF5 (truncated or damaged?): {_one_line(exc)}; restore a copy or use another file"
+        ) from None
     try:
         check_bench_root(handle, path)
         if RECORDS_GROUP in handle and not isinstance(handle[RECORDS_GROUP], h5py.Group):
