@@ -138,3 +138,13 @@ def test_a_file_that_is_not_a_model_is_a_user_error(tmp_path: Path, content: str
     with pytest.raises(EstimateInputError) as info:
         load_model(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_calibrate_without_soc_or_temperature() -> None:
+    train, _ = synthetic_batch(60, seed=8, records_per_cell=2, with_reference=True)
+    train = dataclasses.replace(train, soc=np.full(60, np.nan))
+    model, report = calibrate(train, n_folds=3)
+    assert report.n_cells == 30 and np.isfinite(report.mae)
+    test, truth = synthetic_batch(50, seed=9)
+    est = evaluate(dataclasses.replace(test, soc=np.full(50, np.nan)), model)
+    assert np.mean(np.abs(est.soh - truth.soh)) < 0.06

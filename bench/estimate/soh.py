@@ -62,9 +62,12 @@ def fallback_soh(resistance_growth: np.ndarray) -> tuple[np.ndarray, np.ndarray,
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    center = np.nanmedian(x, axis=0)
+    """Median centre and standard deviation per feature; a feature never measured (all NaN) gets 0 and 1."""
+    seen = np.isfinite(x).sum(axis=0) >= 2
+    filled = np.where(seen, x, 0.0)
+    center = np.nanmedian(filled, axis=0)
     center = np.where(np.isfinite(center), center, 0.0)
-    scale = np.nanstd(x, axis=0)
+    scale = np.nanstd(filled, axis=0)
     scale = np.where(np.isfinite(scale) & (scale > 1e-12), scale, 1.0)
     return center, scale
 
