@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import pytest
-import pyvisa
 
-from cli_helpers import bench_executable, run_bench
+from cli_helpers import run_bench
+from sim_helpers import served_station, source_output_state, start_measure, wait_for_event
 
 DISCHARGE_PROFILE = """\
 name = "long-discharge"
@@ -36,58 +35,8 @@ sample_interval_s = 5
 
 @pytest.fixture()
 def sim_station(tmp_path: Path) -> Iterator[Path]:
-    station = tmp_path / "station.toml"
-    server = subprocess.Popen(
-        [bench_executable(), "sim", "serve", "--cells", "3", "--speed", "50", "--station-out", str(station)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while not station.exists() and time.monotonic() < deadline and server.poll() is None:
-        time.sleep(0.05)
-    assert station.exists(), f"bench sim serve wrote no station file: {server.stderr.read() if server.poll() is not None else ''}"
-    time.sleep(0.2)  # the file is written after the servers listen; give the writer time to close it
-    yield station
-    server.send_signal(signal.SIGINT)
-    server.wait(timeout=20)
-
-
-def source_output_state(station: Path) -> str:
-    """Ask the simulated Keithley directly, with plain PyVISA, whether its output is on."""
-    import tomllib
-
-    config = tomllib.loads(station.read_text())
-    resource = config["instruments"]["keithley2400"]["resource"]
-    manager = pyvisa.ResourceManager("@py")
-    instrument = manager.open_resource(resource, read_termination="\n", write_termination="\n", timeout=5000)
-    try:
-        return instrument.query(":OUTP?").strip()
-    finally:
-        instrument.close()
-        manager.close()
-
-
-def start_measure(tmp_path: Path, station: Path, *cell_args: str, profile: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [bench_executable(), "measure", "--station", str(station), *cell_args, "--profile", profile,
-         "--out", str(tmp_path / "run.h5"), "--jsonl"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_event(process: subprocess.Popen, predicate, timeout_s: float = 60) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            raise AssertionError(f"measure ended early: {process.stderr.read()}")
-        event = json.loads(line)
-        if predicate(event):
-            return event
-    raise AssertionError("event not seen in time")
+    with served_station(tmp_path, cells=3, speed=50) as station:
+        yield station
 
 
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -96,7 +45,7 @@ def test_signal_mid_discharge_turns_output_off_and_marks_record_aborted(
 ) -> None:
     profile = tmp_path / "long-discharge.toml"
     profile.write_text(DISCHARGE_PROFILE)
-    process = start_measure(tmp_path, sim_station, "--cell", "INT-1", profile=str(profile))
+    process = start_measure(tmp_path / "run.h5", sim_station, "--cell", "INT-1", profile=str(profile))
     wait_for_event(process, lambda e: e["event"] == "step_started" and e["kind"] == "cc_discharge")
     time.sleep(0.5)
     assert source_output_state(sim_station) == "1", "the discharge should be running when the signal arrives"
@@ -112,7 +61,7 @@ def test_signal_mid_discharge_turns_output_off_and_marks_record_aborted(
 
 def test_sigkill_during_third_cell_keeps_the_first_two_records(tmp_path: Path, sim_station: Path) -> None:
     process = start_measure(
-        tmp_path, sim_station, "--cell", "K-1", "--cell", "K-2", "--cell", "K-3", profile="quick-grade"
+        tmp_path / "run.h5", sim_station, "--cell", "K-1", "--cell", "K-2", "--cell", "K-3", profile="quick-grade"
     )
     wait_for_event(process, lambda e: e["event"] == "cell_started" and e["cell_id"] == "K-3")
     wait_for_event(process, lambda e: e["event"] == "step_started" and e["kind"] == "eis")
