@@ -38,6 +38,7 @@ from bench.store.format import (
     FORMAT,
     FORMAT_VERSION,
     RECORDS_GROUP,
+    STEPS_GROUP,
     RecordMeta,
     StoreError,
     check_bench_root,
@@ -183,12 +184,27 @@ class RunStore:
         return recovered
 
     def _merge_journal(self, journal: Path, key: str, *, interrupted_reason: str) -> None:
+        """Copy a journal's record onto its stub in the main file (one atomic commit), then delete the journal.
+
+        The stub is filled in rather than replaced: HDF5 does not reuse the space of deleted
+        objects across sessions, so replacing would leave a dead stub in the file per record.
+        Merging twice (killed between the rename and the unlink) changes nothing.
+        """
         with h5py.File(journal, "r") as source, atomic_update(self.path) as target:
             records = target[RECORDS_GROUP]
-            if key in records:
-                del records[key]
-            source.copy(source["record"], records, name=key)
-            mark_interrupted(records[key], interrupted_reason)
+            written = source["record"]
+            if key not in records:
+                source.copy(written, records, name=key)
+                record = records[key]
+            else:
+                record = records[key]
+                steps = record.require_group(STEPS_GROUP)
+                for name, step in written[STEPS_GROUP].items():
+                    if name not in steps:
+                        source.copy(step, steps, name=name)
+                for name, value in written.attrs.items():
+                    record.attrs[name] = value
+            mark_interrupted(record, interrupted_reason)
             update_summary(target, [key])
         journal.unlink()
 
@@ -262,7 +278,3 @@ def _process_alive(pid: int) -> bool:
         return True
     return True
 
-
-def record_status(group: h5py.Group) -> str:
-    status = text(group.attrs.get("status", ""))
-    return status if status in FINAL_STATUSES else "incomplete"

@@ -24,8 +24,8 @@ from bench.store.rows import RAGGED, ROW_NUMBERS, ROW_STRINGS, RecordRow, read_r
 
 SUMMARY_GROUP = "summary"
 STRING_DTYPE = h5py.string_dtype("utf-8")
-ROW_CHUNK = 1024
-DATA_CHUNK = 8192
+ROW_CHUNK = 256
+DATA_CHUNK = 4096  # uncompressed: appends rewrite the last chunk in place, so nothing leaks
 
 
 @dataclass
@@ -52,8 +52,7 @@ def _create(group: h5py.Group) -> None:
                                  chunks=(ROW_CHUNK,)).attrs["units"] = "1"
         for column in columns:
                 group.create_dataset(f"{part}_{column}", shape=(0,), maxshape=(None,), dtype=np.float64,
-                                 chunks=(DATA_CHUNK,), compression="gzip", compression_opts=1,
-                                 shuffle=True).attrs["units"] = units_for(column)
+                                 chunks=(DATA_CHUNK,)).attrs["units"] = units_for(column)
 
 
 def _append(dataset: h5py.Dataset, values: np.ndarray | list) -> int:
