@@ -128,6 +128,10 @@ def test_common_commands(meter: Meter) -> None:
     assert meter.handle_line("*ESE?") == "32"
     meter.handle_line(":BAD")
     assert int(meter.handle_line("*STB?")) & (1 << 5)  # ESB: a command error is enabled in ESE
+    assert not int(meter.handle_line("*STB?")) & (1 << 6)  # no service request enabled yet
+    meter.handle_line("*SRE 32")
+    assert meter.handle_line("*SRE?") == "32"
+    assert int(meter.handle_line("*STB?")) & (1 << 6)  # MSS follows ESB & SRE
     meter.handle_line("*CLS")
     assert meter.handle_line("*STB?") == "0"
     assert meter.handle_line(":SYST:ERR?") == '0,"No error"'

@@ -10,8 +10,7 @@ resistance growth. The equations and parameter values are in docs/simulator.md.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cache
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -54,6 +53,11 @@ class Chemistry:
     activation_r0_j_per_mol: float = 15_000.0
     activation_sei_j_per_mol: float = 40_000.0
     activation_ct_j_per_mol: float = 50_000.0
+    ocv_table: PchipInterpolator = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # monotone cubic through the table, built once per chemistry
+        object.__setattr__(self, "ocv_table", PchipInterpolator(np.array(self.ocv_soc), np.array(self.ocv_v)))
 
 
 NMC = Chemistry(
@@ -119,17 +123,11 @@ def ocv_v(chemistry: Chemistry, soc: ArrayLike) -> np.ndarray:
     steeply, so a source that ignores its limits still meets a voltage wall.
     """
     soc_arr = np.asarray(soc, dtype=float)
-    table = _ocv_table(chemistry)
+    table = chemistry.ocv_table
     inside = table(np.clip(soc_arr, 0.0, 1.0))
     below = np.minimum(soc_arr, 0.0) * 20.0
     above = np.maximum(soc_arr - 1.0, 0.0) * 10.0
     return inside + below + above
-
-
-@cache
-def _ocv_table(chemistry: Chemistry) -> PchipInterpolator:
-    """The OCV interpolant of a chemistry, built once (chemistries are immutable)."""
-    return PchipInterpolator(np.array(chemistry.ocv_soc), np.array(chemistry.ocv_v))
 
 
 def arrhenius_factor(temperature_c: ArrayLike, activation_j_per_mol: float) -> np.ndarray:

@@ -226,6 +226,7 @@ class StatusRegisters:
     errors: deque[tuple[int, str]] = field(default_factory=deque)
     esr: int = 0
     ese: int = 0
+    sre: int = 0
 
     def push_error(self, code: int, text: str) -> None:
         if len(self.errors) >= ERROR_QUEUE_DEPTH:
@@ -251,7 +252,7 @@ class StatusRegisters:
             value |= STB_ERROR_AVAILABLE
         if self.esr & self.ese:
             value |= STB_ESB
-        if value:
+        if value & self.sre & ~STB_MSS:
             value |= STB_MSS
         return value
 
@@ -295,6 +296,7 @@ class ScpiInstrument:
         t.add("*OPC", setter=self._set_opc, query=lambda p: "1")
         t.add("*ESR", query=self._query_esr)
         t.add("*ESE", setter=self._set_ese, query=lambda p: str(self.status.ese))
+        t.add("*SRE", setter=self._set_sre, query=lambda p: str(self.status.sre))
         t.add("*STB", query=lambda p: str(self.status.stb()))
         t.add("*WAI", setter=lambda p: None)
         t.add("*TRG", setter=lambda p: self.trigger())
@@ -313,6 +315,10 @@ class ScpiInstrument:
     def _set_ese(self, params: list[str]) -> None:
         expect_count(params, 1)
         self.status.ese = int(parse_float_in(params[0], 0, 255))
+
+    def _set_sre(self, params: list[str]) -> None:
+        expect_count(params, 1)
+        self.status.sre = int(parse_float_in(params[0], 0, 255)) & ~STB_MSS
 
     def push_error(self, code: int, text: str) -> None:
         with self.lock:
