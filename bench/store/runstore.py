@@ -34,7 +34,6 @@ from pathlib import Path
 import h5py
 
 from bench.store.format import (
-    FINAL_STATUSES,
     FORMAT,
     FORMAT_VERSION,
     RECORDS_GROUP,
@@ -45,7 +44,6 @@ from bench.store.format import (
     key_number,
     open_bench_file,
     record_key,
-    text,
     utc_now,
 )
 from bench.store.summary import update_summary
