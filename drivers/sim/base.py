@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 from drivers.clock import ScaledClock
@@ -20,6 +23,17 @@ class TrayInstrument(ScpiInstrument):
 
     def before_command(self) -> None:
         self.tray.advance(self.clock.now_s())
+
+    @contextmanager
+    def changing_tray(self) -> Iterator[Tray]:
+        """Hold the tray, brought up to 'now', while a setting that drives it changes.
+
+        The time before the change is then integrated under the old setting, whatever
+        other instrument advanced the tray meanwhile.
+        """
+        with self.tray.lock:
+            self.tray.advance(self.clock.now_s())
+            yield self.tray
 
     def noisy(self, value: float, *, relative: float, absolute: float) -> float:
         """`value` with Gaussian noise of the instrument's accuracy class."""

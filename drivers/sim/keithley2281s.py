@@ -49,8 +49,7 @@ class Keithley2281S(TrayInstrument):
         self.reset()
 
     def reset(self) -> None:
-        with self.tray.lock:
-            self.tray.advance(self.clock.now_s())
+        with self.changing_tray():
             self.source.output_on = False
             self.source.mode = "VOLT"
             self.source.level = 4.2
@@ -88,7 +87,7 @@ class Keithley2281S(TrayInstrument):
         on = parse_bool(params[0])
         if on and self.function != "TEST":
             raise settings_conflict()
-        with self.tray.lock:
+        with self.changing_tray():
             if on and not self.source.output_on:
                 now_s = self.clock.now_s()
                 self.points = []
@@ -99,7 +98,9 @@ class Keithley2281S(TrayInstrument):
     def _set(self, attribute: str, low: float, high: float):
         def setter(params: list[str]) -> None:
             expect_count(params, 1)
-            setattr(self._target(attribute), attribute.split(".")[-1], parse_float_in(params[0], low, high))
+            value = parse_float_in(params[0], low, high)
+            with self.changing_tray():
+                setattr(self._target(attribute), attribute.split(".")[-1], value)
         return setter
 
     def _target(self, attribute: str):

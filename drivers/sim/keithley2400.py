@@ -72,8 +72,7 @@ class Keithley2400(TrayInstrument):
         self.reset()
 
     def reset(self) -> None:
-        with self.tray.lock:
-            self.tray.advance(self.clock.now_s())
+        with self.changing_tray():
             self.source.output_on = False
             self.source.mode = "VOLT"
             self.source.level = 0.0
@@ -98,7 +97,7 @@ class Keithley2400(TrayInstrument):
         expect_count(params, 1)
         limit = self.model.max_current_a if mode == "CURR" else self.model.max_voltage_v
         value = parse_float_in(params[0], -limit, limit)
-        with self.tray.lock:
+        with self.changing_tray():
             self.levels[mode] = value
             if self.source.mode == mode:
                 self.source.level = value
@@ -106,20 +105,26 @@ class Keithley2400(TrayInstrument):
     def _set_source_function(self, params: list[str]) -> None:
         expect_count(params, 1)
         mode = parse_choice(params[0], ("CURRent", "VOLTage"))
-        with self.tray.lock:
+        with self.changing_tray():
             self.source.mode = mode
             self.source.level = self.levels[mode]
 
     def _set_output(self, params: list[str]) -> None:
         expect_count(params, 1)
-        self.source.output_on = parse_bool(params[0])
+        on = parse_bool(params[0])
+        with self.changing_tray():
+            self.source.output_on = on
 
     def _set_compliance(self, which: str, params: list[str]) -> None:
         expect_count(params, 1)
         if which == "VOLT":
-            self.source.voltage_limit_v = abs(parse_float_in(params[0], -self.model.max_voltage_v, self.model.max_voltage_v))
+            limit_v = abs(parse_float_in(params[0], -self.model.max_voltage_v, self.model.max_voltage_v))
+            with self.changing_tray():
+                self.source.voltage_limit_v = limit_v
         else:
-            self.source.current_limit_a = abs(parse_float_in(params[0], -self.model.max_current_a, self.model.max_current_a))
+            limit_a = abs(parse_float_in(params[0], -self.model.max_current_a, self.model.max_current_a))
+            with self.changing_tray():
+                self.source.current_limit_a = limit_a
 
     def _set_elements(self, params: list[str]) -> None:
         if not params:

@@ -33,7 +33,7 @@ class TraySwitch(TrayInstrument):
         """*RST keeps the relays where they are: opening them is an explicit command."""
 
     def _move(self, slot: int | None) -> None:
-        with self.tray.lock:
+        with self.changing_tray():
             if slot == self.tray.connected_slot:
                 return
             if self.tray.any_output_on():
