@@ -181,3 +181,61 @@ def test_unknown_cell_type_and_bad_toml(tmp_path: Path) -> None:
 def test_missing_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="does not exist"):
         load_profile(tmp_path / "nope.toml")
+
+
+def test_steps_carry_every_attribute_the_runner_reads(tmp_path: Path) -> None:
+    """The runner reads step attributes by name; one profile with every kind must satisfy it."""
+    from bench.runner import STEP_RUNNERS, expected_duration_s
+
+    body = """
+[[steps]]
+kind = "ocv"
+[[steps]]
+kind = "eis"
+frequencies_hz = [1000.0, 1.0]
+[[steps]]
+kind = "rest"
+duration_s = 10
+[[steps]]
+kind = "pulse"
+current_a = 1.0
+duration_s = 10
+[[steps]]
+kind = "cc_charge"
+current_a = 1.0
+cutoff_voltage_v = 4.1
+max_duration_s = 100
+[[steps]]
+kind = "cccv_charge"
+current_a = 1.0
+voltage_v = 4.2
+end_current_a = 0.1
+max_duration_s = 100
+[[steps]]
+kind = "cc_discharge"
+current_a = 1.0
+cutoff_voltage_v = 2.8
+max_duration_s = 100
+[[steps]]
+kind = "soc_adjust"
+current_a = 1.0
+fraction_of_capacity = 0.2
+"""
+    profile = load_profile(write_profile(tmp_path, body))
+    assert {step.kind for step in profile.steps} == set(STEP_RUNNERS)
+    runner_attributes = {
+        "ocv": ("settle_s",), "eis": ("frequencies_hz", "range_ohm", "speed", "averaging"),
+        "rest": ("duration_s", "sample_interval_s"),
+        "pulse": ("current_a", "direction", "duration_s", "rest_before_s", "rest_after_s", "sample_interval_s"),
+        "cc_charge": ("current_a", "cutoff_voltage_v", "max_duration_s", "sample_interval_s"),
+        "cccv_charge": ("current_a", "voltage_v", "end_current_a", "max_duration_s", "sample_interval_s"),
+        "cc_discharge": ("current_a", "cutoff_voltage_v", "max_duration_s", "sample_interval_s"),
+        "soc_adjust": ("current_a", "fraction_of_capacity", "sample_interval_s"),
+    }
+    for step in profile.steps:
+        for attribute in runner_attributes[step.kind]:
+            assert hasattr(step, attribute), (step.kind, attribute)
+        assert expected_duration_s(step, profile.cell_type.nominal_capacity_ah) > 0
+    for name in builtin_profile_names():
+        for step in load_profile(name).steps:
+            assert expected_duration_s(step, 2.5) > 0

@@ -255,3 +255,11 @@ def test_summary_cache_matches_the_records_and_is_rebuilt_when_stale(tmp_path: P
     with h5py.File(path, "r") as handle:
         assert "summary" in handle
     assert list(load_batch([path]).record_key)[-1] == "r000100"
+
+
+def test_load_batch_of_no_files_and_of_an_empty_file(tmp_path: Path) -> None:
+    assert load_batch([]).n_records == 0
+    RunStore(tmp_path / "empty.h5")
+    batch = load_batch([tmp_path / "empty.h5"])
+    assert batch.n_records == 0 and batch.frequency_hz.shape[0] == 0 and batch.pulse.n_records == 0
+    assert list_records(tmp_path / "empty.h5") == []
