@@ -130,3 +130,28 @@ def test_open_lead_reversed_and_over_temperature_cells() -> None:
 def test_fault_slot_outside_the_tray_is_refused() -> None:
     with pytest.raises(ValueError, match="slot 9"):
         SimulatedStation(3, 0, "nmc", 1.0, faults="tray:reversed=9")
+
+
+def test_open_lead_on_the_source_meter_runs_into_compliance() -> None:
+    with SimulatedStation(2, 0, "nmc", 100.0, faults="keithley2400:open_lead=2") as station:
+        manager = pyvisa.ResourceManager("@py")
+        smu = manager.open_resource(station.resources["keithley2400"], read_termination="\n", write_termination="\n",
+                                    timeout=5000)
+        switch = manager.open_resource(station.resources["switch"], read_termination="\n", write_termination="\n",
+                                       timeout=5000)
+        smu.write(":SOUR:FUNC CURR;:SOUR:CURR -0.5;:SENS:VOLT:PROT 4.5;:FORM:ELEM VOLT,CURR,STAT;:OUTP ON")
+        voltage_v, current_a, status = (float(x) for x in smu.query(":READ?").split(","))
+        assert 3.0 < voltage_v < 4.2 and current_a == pytest.approx(-0.5, rel=0.01)  # slot 1 is fine
+        assert not int(status) & 8
+        smu.write(":OUTP OFF")
+        assert smu.query("*OPC?") == "1"
+        switch.write(":ROUT:CLOS (@2)")
+        assert switch.query(":ROUT:CLOS?") == "2"
+        smu.write(":OUTP ON")
+        voltage_v, current_a, status = (float(x) for x in smu.query(":READ?").split(","))
+        assert abs(voltage_v) == pytest.approx(4.5, abs=1e-2) and current_a == 0.0
+        assert int(status) & 8  # the compliance bit
+        smu.write(":OUTP OFF")
+        smu.close()
+        switch.close()
+        manager.close()

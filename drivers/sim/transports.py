@@ -115,7 +115,8 @@ class TcpServer:
                 self._connections.add(connection)
             thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
             thread.start()
-            self._threads.append(thread)
+            with self._lock:  # forget the threads of clients that have gone
+                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def _serve(self, connection: socket.socket) -> None:
         splitter = LineSplitter()
@@ -154,7 +155,9 @@ class TcpServer:
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        for thread in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(timeout=2.0)
 
 
