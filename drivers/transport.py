@@ -146,7 +146,26 @@ class VisaTransport:
                     f"{self.name}: cannot open resource {self.resource!r} ({os.strerror(error) if error > 0 else 'not connected'}): "
                     "check the resource string in the station file and that the instrument is on and connected"
                 )
+        if self.resource.upper().startswith("TCPIP"):
+            self._disable_nagle(handle)
         self._handle = handle
+
+    @staticmethod
+    def _disable_nagle(handle: object) -> None:
+        """SCPI is many small lines; with Nagle's algorithm two writes in a row wait ~40 ms for an ACK."""
+        from pyvisa import constants
+
+        try:
+            handle.set_visa_attribute(constants.ResourceAttribute.tcpip_nodelay, constants.VisaBoolean.true)  # type: ignore[attr-defined]
+            return
+        except Exception:  # pyvisa-py SOCKET sessions do not take the attribute; set it on the socket
+            pass
+        sock = _socket_of(handle)
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # slower, still correct
+                pass
 
     def _open_kwargs(self) -> dict:
         from pyvisa import constants

@@ -39,7 +39,7 @@ def sim(request) -> Iterator:
 @pytest.fixture
 def smu(sim) -> Iterator[Keithley2400]:
     instrument = open_instrument("keithley_2400", sim.resources["keithley2400"], name="keithley2400",
-                                 timeout_ms=2000)
+                                 timeout_ms=1000)
     yield instrument
     instrument.output_off()
     instrument.close()
@@ -113,7 +113,7 @@ def test_a_dropped_connection_mid_command_is_a_clear_error_and_the_output_ends_o
     start = time.monotonic()
     with pytest.raises(InstrumentError) as caught:
         smu.source_current(-1.0, voltage_limit_v=4.25)
-    assert time.monotonic() - start < 2.0 + 1.0  # within the link timeout, plus the output-off round trips
+    assert time.monotonic() - start < 1.0 + 1.0  # within the link timeout, plus the output-off round trips
     message = str(caught.value)
     assert message.startswith("keithley2400: ") and "':SOUR:CURR -1'" in message and "\n" not in message
     if sim.resources["keithley2400"].startswith("TCPIP"):  # a socket tells a drop apart; a serial line loses the line
