@@ -122,3 +122,19 @@ def test_a_damaged_journal_is_kept_aside_and_the_record_stays_incomplete(tmp_pat
     RunStore(path)
     assert (tmp_path / ".run.h5.r000002.journal.unreadable").exists()
     assert [s.status for s in list_records(path)] == ["complete", "incomplete"]
+
+
+def test_two_processes_writing_one_file_lose_nothing(tmp_path: Path) -> None:
+    script = CHILD_PRELUDE + """
+for n in range(6):
+    with store.begin_record(meta(f"{sys.argv[2]}-{n}")) as record:
+        record.write_scalars("ocv", kind="ocv", values={"voltage_v": 3.7})
+        record.finish("complete")
+"""
+    source = tmp_path / "writer.py"
+    source.write_text(textwrap.dedent(script))
+    writers = [subprocess.Popen([sys.executable, str(source), str(tmp_path / "run.h5"), name]) for name in ("a", "b")]
+    assert [w.wait(timeout=60) for w in writers] == [0, 0]
+    summaries = list_records(tmp_path / "run.h5")
+    assert sorted(s.cell_id for s in summaries) == sorted(f"{w}-{n}" for w in "ab" for n in range(6))
+    assert len({s.key for s in summaries}) == 12 and {s.status for s in summaries} == {"complete"}
