@@ -146,3 +146,38 @@ def test_error_queue_overflow_keeps_the_oldest_and_marks_overflow(meter: Meter) 
     assert replies[:9] == ['-113,"Undefined header"'] * 9
     assert replies[9] == '-350,"Queue overflow"'
     assert replies[10] == '0,"No error"'
+
+
+def _spellings(draw, node) -> str:
+    from hypothesis import strategies as st
+
+    form = draw(st.sampled_from([node.short, node.long]))
+    return "".join(draw(st.sampled_from([ch.lower(), ch.upper()])) for ch in form)
+
+
+def test_every_keithley_header_resolves_in_any_spelling() -> None:
+    """Property: any mix of short/long forms and case, with or without optional nodes, finds the same command."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from drivers.clock import ScaledClock
+    from drivers.sim.keithley2400 import Keithley2400
+    from drivers.sim.tray import make_tray
+
+    instrument = Keithley2400(make_tray(1, seed=0), ScaledClock(1.0), seed=0)
+    commands = [c for c in instrument.table.commands if not c.nodes[0].short.startswith("*")]
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.data())
+    def check(data) -> None:
+        command = data.draw(st.sampled_from(commands))
+        tokens = []
+        for node in command.nodes:
+            if node.optional and data.draw(st.booleans()):
+                continue
+            tokens.append(_spellings(data.draw, node))
+        header = data.draw(st.sampled_from(["", ":"])) + ":".join(tokens)
+        found = instrument.table.find(tuple(header.lstrip(":").split(":")))
+        assert found is command, header
+
+    check()

@@ -231,3 +231,25 @@ def test_keithley_2460_variant_and_an_lfp_tray(rm) -> None:
         assert 3.1 < open_circuit_v < 3.4  # on the LFP plateau
         assert open_circuit_v == pytest.approx(station.tray.terminal_voltage_v(), abs=1e-3)
         smu.close()
+
+
+def test_a_discharge_through_the_source_meter_delivers_the_charge_the_cell_held(rm) -> None:
+    with open_station(speed=20000.0) as station:
+        cell = station.tray.cells[0]
+        expected_ah = cell.state.soc * cell.capacity_ah
+        smu = open_instrument(rm, station.resources["keithley2400"], "\n")
+        smu.write(":SOUR:FUNC CURR;:SOUR:CURR -0.5;:SENS:VOLT:PROT 5;:FORM:ELEM VOLT,CURR,TIME;:OUTP ON")
+        delivered_ah, last = 0.0, None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            voltage_v, current_a, time_s = (float(x) for x in smu.query(":READ?").split(","))
+            if last is not None:
+                delivered_ah += -(current_a + last[1]) / 2 * (time_s - last[2]) / 3600
+            last = (voltage_v, current_a, time_s)
+            if voltage_v < 2.5:
+                break
+        smu.write(":OUTP OFF")
+        assert smu.query(":OUTP?") == "0"
+        assert last is not None and last[0] < 2.5, "the cell should reach the cut-off within the test"
+        assert delivered_ah == pytest.approx(expected_ah, rel=0.08)
+        smu.close()
