@@ -127,6 +127,11 @@ def calibrate(batch: RecordBatch, n_folds: int = 5, seed: int = 0) -> tuple[SohM
         np.isfinite(ref_cap) & (nominal > 0) & np.isfinite(x_all[:, 0])
         & (np.asarray(batch.status, dtype=str) == "complete") & ~(analysis.has_spectrum & ~analysis.kk_passed)
     )
+    if not np.isfinite(ref_cap).any():
+        raise EstimateInputError(
+            "calibrate: no record carries a reference capacity; calibrate on records from a capacity test "
+            "or imported with one (bench import csv)"
+        )
     cells = np.asarray(batch.cell_id, dtype=str)[usable]
     n_cells = len(np.unique(cells))
     if n_cells < 2 * n_folds:
