@@ -148,3 +148,28 @@ def test_calibrate_without_soc_or_temperature() -> None:
     test, truth = synthetic_batch(50, seed=9)
     est = evaluate(dataclasses.replace(test, soc=np.full(50, np.nan)), model)
     assert np.mean(np.abs(est.soh - truth.soh)) < 0.06
+
+
+def _take(batch, rows: slice, n: int):
+    arrays = {f.name: getattr(batch, f.name)[rows] for f in dataclasses.fields(batch)
+              if isinstance(getattr(batch, f.name), np.ndarray)}
+    return dataclasses.replace(batch, **arrays, discharge=RaggedSeries.empty(n), pulse=RaggedSeries.empty(n))
+
+
+def test_empty_batch_and_record_without_any_measurement() -> None:
+    batch, _ = synthetic_batch(3, seed=10)
+    assert evaluate(_take(batch, slice(0, 0), 0)).to_rows() == []
+    one = _take(batch, slice(0, 1), 1)
+    one = dataclasses.replace(one, frequency_hz=np.zeros((1, 0)), z_real_ohm=np.zeros((1, 0)), z_imag_ohm=np.zeros((1, 0)))
+    row = evaluate(one).to_rows()[0]
+    assert row["grade"] == "retest" and row["soh"] is None and row["method"] == "none"
+    assert any("no spectrum and no discharge" in w for w in row["warnings"])
+
+
+def test_dqdv_peak_sits_on_the_voltage_plateau() -> None:
+    t = np.linspace(0, 3600, 3601)
+    q_frac = t / 3600
+    v = np.where(q_frac < 0.2, 4.1 - 2.0 * q_frac, np.where(q_frac < 0.8, 3.7 - 0.1 * (q_frac - 0.2), 3.64 - 2.0 * (q_frac - 0.8)))
+    d = discharge_features(RaggedSeries.from_lists([t], [v], [np.full_like(t, -1.0)]))
+    assert 3.63 <= d.dqdv_peak_v[0] <= 3.71
+    assert d.dqdv_peak_ah_per_v[0] > 5.0  # 0.6 Ah over 60 mV ~ 10 Ah/V, spread over neighbouring bins

@@ -78,8 +78,9 @@ class Analysis:
 def analyse(batch: RecordBatch, circuit: str = DEFAULT_CIRCUIT) -> Analysis:
     n = batch.n_records
     parsed = parse_circuit(circuit)
-    f = np.asarray(batch.frequency_hz, dtype=float).reshape(n, -1)
-    z = (np.asarray(batch.z_real_ohm, dtype=float) + 1j * np.asarray(batch.z_imag_ohm, dtype=float)).reshape(n, -1)
+    width = int(np.size(batch.frequency_hz) // n) if n else 0
+    f = np.asarray(batch.frequency_hz, dtype=float).reshape(n, width)
+    z = (np.asarray(batch.z_real_ohm, dtype=float) + 1j * np.asarray(batch.z_imag_ohm, dtype=float)).reshape(n, width)
     valid = np.isfinite(f) & (f > 0) & np.isfinite(z.real) & np.isfinite(z.imag)
     has_spectrum = valid.sum(axis=1) >= MIN_SPECTRUM_POINTS
     rows = np.flatnonzero(has_spectrum)
