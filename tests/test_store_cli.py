@@ -42,3 +42,22 @@ def test_show_refuses_bad_files_in_one_line(tmp_path: Path) -> None:
         assert result.returncode == 2, (path, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.stderr
+
+
+def test_show_prints_plain_columns_for_large_files(tmp_path: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from bench.commands import show as show_module
+
+    path = tmp_path / "run.h5"
+    store = RunStore(path)
+    for n in range(3):
+        with store.begin_record(make_meta(f"CELL-{n}")) as record:
+            record.finish("aborted", reason="interrupted by SIGINT")
+    monkeypatch.setattr(show_module, "RICH_TABLE_MAX_ROWS", 2)
+    result = CliRunner().invoke(show_module.show, [str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"{path} (3 records)"
+    assert lines[1].split()[:2] == ["record", "cell"]
+    assert lines[2].split() == ["r000001", "CELL-0", "quick-grade", *lines[2].split()[3:5], "aborted", "interrupted", "by", "SIGINT"]
