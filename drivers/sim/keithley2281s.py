@@ -71,7 +71,8 @@ class Keithley2281S(TrayInstrument):
             self._log(time_s, readback)
         past_inrush = time_s - self._run_start_s > 5.0
         if self.function == "TEST" and past_inrush and abs(readback.current_a) < self.end_current_a:
-            self._log(time_s, readback)
+            if self._last_sample_s != time_s:  # the end point, unless it was just logged
+                self._log(time_s, readback)
             self.source.output_on = False
 
     def _log(self, time_s: float, readback: SourceReadback) -> None:
