@@ -88,7 +88,7 @@ def list_records(path: str | Path) -> list[RecordSummary]:
 
 def _rules(handle: h5py.File, key: str, where: str) -> dict:
     """The grading rules of the record's profile (its stored TOML), plus the record's cell type."""
-    from bench.profiles import default_grading
+    from bench.profiles import ProfileError, default_grading, validate_grading
 
     group = handle[RECORDS_GROUP][key]
     raw = text(group[PROFILE_DATASET][()]) if PROFILE_DATASET in group else ""
@@ -96,7 +96,11 @@ def _rules(handle: h5py.File, key: str, where: str) -> dict:
         table = tomllib.loads(raw) if raw else {}
     except tomllib.TOMLDecodeError as exc:
         raise StoreError(f"{where}: the stored profile is not valid TOML ({exc})") from None
-    rules = dict(table.get("grading") or default_grading())
+    grading = table.get("grading")
+    try:
+        rules = validate_grading(where, grading) if grading is not None else default_grading()  # defaults filled in
+    except ProfileError:
+        rules = dict(grading) if isinstance(grading, dict) else default_grading()  # written by another version: as stored
     rules["cell_type"] = cell_type_of(group)
     return rules
 
