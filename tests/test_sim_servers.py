@@ -132,7 +132,7 @@ def test_keithley_discharge_clock_compliance_and_state_across_reconnects(rm) -> 
         second = [float(x) for x in smu.query(":READ?").split(",")]
         assert second[1] == pytest.approx(-1.0, rel=1e-2)
         assert second[0] < first[0]  # discharging: the voltage falls
-        assert second[2] - first[2] == pytest.approx(100.0, rel=0.4)  # TIME is simulated seconds
+        assert 95.0 < second[2] - first[2] < 400.0  # TIME is simulated seconds: 0.5 s real at speed 200, plus overheads
         assert cell.state.soc < soc_before - 0.005
         smu.write("*RST")
         assert smu.query(":OUTP?") == "0"
