@@ -95,6 +95,7 @@ class HiokiBT4560(ScpiInstrument):
         self.slope_adjust = True
         self.trigger_source = "EXT"
         self.continuous = True
+        self._averaging = 1
 
     def configure_impedance(self, *, range_ohm: float, speed: str, averaging: int) -> None:
         """Range, sampling speed and averaging for the next points; all three are validated before any is sent."""
@@ -139,9 +140,21 @@ class HiokiBT4560(ScpiInstrument):
         return [self.measure_impedance(frequency_hz) for frequency_hz in frequencies_hz]
 
     def measure_voltage_v(self) -> float:
-        """Trigger at the present frequency and keep the voltage (the last field in RV mode, the only one in V)."""
-        voltage_v = self.session.query_parsed(
-            FETCH_COMMAND, self._parse_voltage, timeout_ms=self._point_timeout_ms(FREQUENCY_MIN_HZ * 10))
+        """DC voltage alone, in the V function.
+
+        In RV mode a trigger also measures impedance at the present frequency, which after a
+        sweep may be 0.1 Hz (a minute on the real meter); the V function takes a fraction
+        of a second. The previous function is restored afterwards.
+        """
+        previous = self.function
+        if previous != "V":
+            self.function = "V"
+        try:
+            voltage_v = self.session.query_parsed(
+                FETCH_COMMAND, self._parse_voltage, timeout_ms=self._point_timeout_ms(1.0))
+        finally:
+            if previous != "V":
+                self.function = previous
         self._check_voltage(voltage_v, f"{voltage_v:g}")
         return voltage_v
 

@@ -20,6 +20,7 @@ import logging
 import re
 
 from drivers.properties import (
+    InvalidValue,
     SettingOutOfRange,
     as_bool,
     as_float,
@@ -44,6 +45,17 @@ MAX_VOLTAGE_V = 210.0
 MODEL_PATTERN = re.compile(r"MODEL\s+(\d{4})", re.IGNORECASE)
 
 log = logging.getLogger(__name__)
+ELEMENT_NAMES = ("VOLT", "CURR", "RES", "TIME", "STAT")
+
+
+def element_list(value: object) -> str:
+    """A comma-separated subset of VOLT,CURR,RES,TIME,STAT, each at most once."""
+    if not isinstance(value, str):
+        raise InvalidValue(f"{value!r} is not a comma-separated list of {', '.join(ELEMENT_NAMES)}")
+    names = [name.strip().upper() for name in value.split(",")]
+    if not names or any(name not in ELEMENT_NAMES for name in names) or len(set(names)) != len(names):
+        raise InvalidValue(f"{value!r} is not a comma-separated list of {', '.join(ELEMENT_NAMES)}")
+    return ",".join(names)
 
 
 def model_from_idn(idn: str) -> str:
@@ -75,7 +87,9 @@ class Keithley2400(ScpiInstrument):
                                    parse=as_float, doc="Current compliance while sourcing voltage.")
     remote_sense = setting(":SYST:RSEN {}", ":SYST:RSEN?", validator=on_off, parse=as_bool,
                            doc="4-wire (Kelvin) sensing: the cell's voltage without the leads' drop.")
-    elements = setting(":FORM:ELEM {}", ":FORM:ELEM?", parse=lambda reply, _i, _c: reply.replace('"', "").upper())
+    elements = setting(":FORM:ELEM {}", ":FORM:ELEM?", validator=element_list,
+                       parse=lambda reply, _i, _c: reply.replace('"', "").replace(" ", "").upper(),
+                       doc="What :READ? answers, in order; the driver needs VOLT,CURR,TIME.")
     output_enabled = setting(":OUTP {}", ":OUTP?", validator=on_off, parse=as_bool)
 
     def __init__(self, session: ScpiSession, *, four_wire: bool = True) -> None:
@@ -103,9 +117,8 @@ class Keithley2400(ScpiInstrument):
     def configure(self) -> None:
         """Reset (output off), readback format, sensing; then check the error queue."""
         self.reset()
-        self.session.write(f":FORM:ELEM {READ_ELEMENTS}")
-        self.session.write(f":SYST:RSEN {'ON' if self.four_wire else 'OFF'}")
-        self.session.check_errors(after=f":FORM:ELEM {READ_ELEMENTS}; :SYST:RSEN")
+        self.elements = READ_ELEMENTS
+        self.remote_sense = self.four_wire
         _ = self.max_current_a  # refuse an unknown model at open, not mid-test
 
     def _check_current(self, current_a: float, what: str) -> None:

@@ -106,6 +106,7 @@ class ScpiSession:
         self.name = name
         self.query_attempts = query_attempts
         self._needs_reconnect = False
+        self._closed = False
         self._unconfirmed: str | None = None  # last command written since the last reply arrived
         self._idn: str | None = None
 
@@ -119,6 +120,8 @@ class ScpiSession:
         If commands were written since the last reply, a reply would have proved they
         arrived; without one their fate is unknown and UnconfirmedCommand says so.
         """
+        if self._closed:
+            raise ConnectionLost(f"{self.name}: the session was closed; open the instrument again")
         if self._needs_reconnect or not self.transport.is_open:
             unconfirmed, self._unconfirmed = self._unconfirmed, None
             try:
@@ -247,6 +250,8 @@ class ScpiSession:
         self.check_errors(after=command)
 
     def close(self) -> None:
+        """Close the link for good: later commands raise instead of quietly reopening it."""
+        self._closed = True
         self.transport.close()
 
 

@@ -69,8 +69,10 @@ def test_a_spectrum_has_one_point_per_frequency_with_a_capacitive_arc(meter: Hio
 
 
 def test_voltage_and_temperature(meter: HiokiBT4560) -> None:
+    meter.frequency_hz = 0.1
     voltage_v = meter.measure_voltage_v()
     assert 2.5 < voltage_v < 4.3
+    assert meter.function == "RV"  # measured in the V function, then restored
     meter.function = "V"
     assert meter.measure_voltage_v() == pytest.approx(voltage_v, abs=0.01)
     assert 15.0 < meter.measure_temperature_c() < 40.0

@@ -255,3 +255,13 @@ def test_a_resource_that_cannot_be_opened_names_instrument_and_resource(resource
         open_transport(resource, TransportSettings(timeout_ms=300), name="keithley2400")
     message = str(caught.value)
     assert message.startswith("keithley2400: ") and repr(resource) in message and "\n" not in message
+
+
+def test_a_closed_session_does_not_quietly_reopen(server_factory) -> None:
+    server = server_factory(lambda c: "1")
+    session = session_for(server)
+    assert session.query("*OPC?") == "1"
+    session.close()
+    with pytest.raises(ConnectionLost, match="dut: the session was closed"):
+        session.write(":OUTP ON")
+    assert server.connections == 1
