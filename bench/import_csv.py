@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 import bench
@@ -209,7 +208,7 @@ def read_measurements(path: str | Path) -> tuple[list[ImportedMeasurement], tupl
 def import_csv(csv_path: str | Path, out_path: str | Path, *, profile_name: str = "quick-grade", operator: str = "") -> ImportResult:
     """Read, check and write all measurements of `csv_path` into `out_path` in one atomic commit."""
     from bench.profiles import cell_type_dict, load_profile
-    from bench.store import RecordMeta, add_records, create_record, list_records, next_key
+    from bench.store import BulkWriter, RecordMeta, add_records, list_records
 
     csv_path, out_path = Path(csv_path), Path(out_path)
     profile = load_profile(profile_name)
@@ -224,11 +223,9 @@ def import_csv(csv_path: str | Path, out_path: str | Path, *, profile_name: str 
                 )
     csv_sha256 = hashlib.sha256(csv_path.read_bytes()).hexdigest()
     base_cell_type = cell_type_dict(profile.cell_type)
-    keys: list[str] = []
 
-    def write(records: h5py.Group) -> None:
-        number = int(next_key(records)[1:])
-        for offset, m in enumerate(measurements):
+    def write(bulk: BulkWriter) -> None:
+        for m in measurements:
             cell_type = dict(base_cell_type)
             if not math.isnan(m.nominal_capacity_ah):
                 cell_type["nominal_capacity_ah"] = m.nominal_capacity_ah
@@ -239,8 +236,7 @@ def import_csv(csv_path: str | Path, out_path: str | Path, *, profile_name: str 
                 reference_capacity_ah=m.capacity_ah,
                 extra_attrs={"imported_from": csv_path.name, "imported_sha256": csv_sha256, "imported_line": m.first_line},
             )
-            key = f"r{number + offset:06d}"
-            writer = create_record(records, key, meta)
+            writer = bulk.new_record(meta)
             spectrum: dict[str, object] = {"frequency_hz": m.frequency_hz, "z_real_ohm": m.z_real_ohm, "z_imag_ohm": m.z_imag_ohm}
             temperature = m.temperature_c
             if not np.isnan(temperature).all():
@@ -250,9 +246,8 @@ def import_csv(csv_path: str | Path, out_path: str | Path, *, profile_name: str 
                 spectrum["soc"] = m.soc
             writer.write_spectrum("eis", kind="eis", **spectrum)
             writer.finish("complete", reason="")
-            keys.append(key)
 
-    add_records(out_path, write)
+    keys = add_records(out_path, write)
     return ImportResult(
         measurements=len(measurements),
         points=int(sum(len(m.frequency_hz) for m in measurements)),

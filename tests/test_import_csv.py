@@ -135,3 +135,15 @@ def test_rows_of_one_measurement_may_be_interleaved_with_others(tmp_path: Path) 
     measurements, _ = read_measurements(write_csv(tmp_path, body))
     assert [(m.cell_id, m.measurement_id, list(m.z_real_ohm)) for m in measurements] == [("a", "1", [1.0, 3.0]), ("b", "1", [2.0])]
     assert [m.first_line for m in measurements] == [2, 3]
+
+
+def test_summary_of_imported_records_matches_the_records(tmp_path: Path) -> None:
+    from test_store import assert_batches_equal
+
+    path, _expected = random_csv(tmp_path, np.random.default_rng(11))
+    out = tmp_path / "imported.h5"
+    import_csv(path, out)
+    cached = load_batch([out])
+    with h5py.File(out, "r+") as handle:
+        del handle["summary"]
+    assert_batches_equal(cached, load_batch([out]))

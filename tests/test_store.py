@@ -263,3 +263,45 @@ def test_load_batch_of_no_files_and_of_an_empty_file(tmp_path: Path) -> None:
     batch = load_batch([tmp_path / "empty.h5"])
     assert batch.n_records == 0 and batch.frequency_hz.shape[0] == 0 and batch.pulse.n_records == 0
     assert list_records(tmp_path / "empty.h5") == []
+
+
+def test_bulk_records_summarized_while_written_match_the_records(tmp_path: Path) -> None:
+    from bench.store import add_records
+
+    path = tmp_path / "bulk.h5"
+
+    def write(bulk) -> None:
+        first = bulk.new_record(make_meta("B-1", measurement_id="m-1", reference_capacity_ah=2.2))
+        first.write_scalars("ocv", kind="ocv", values={"voltage_v": 3.65, "temperature_c": 22.0})
+        first.write_spectrum("eis", kind="eis", frequency_hz=[100.0, 10.0], z_real_ohm=[0.03, 0.04],
+                             z_imag_ohm=[-0.001, -0.003], temperature_c=[24.0, 26.0], soc=0.4)
+        first.write_spectrum("eis_2", kind="eis", frequency_hz=[5.0], z_real_ohm=[9.0], z_imag_ohm=[9.0])
+        first.finish("complete")
+        second = bulk.new_record(make_meta("B-2"))
+        second.write_scalars("ocv", kind="ocv", values={"voltage_v": 3.6, "temperature_c": 21.0})
+        with second.open_series("pulse", kind="pulse", columns=("time_s", "voltage_v", "current_a")) as series:
+            series.append(time_s=[0.0, 1.0], voltage_v=[3.6, 3.5], current_a=[0.0, -1.0])
+        second.finish("failed", reason="safety")
+        bulk.new_record(make_meta("B-3"))  # never finished
+
+    assert add_records(path, write) == ["r000001", "r000002", "r000003"]
+    cached = load_batch([path])
+    assert list(cached.status) == ["complete", "failed", "aborted"]
+    assert cached.temperature_c[0] == 25.0 and cached.temperature_c[1] == 21.0 and cached.soc[0] == 0.4
+    np.testing.assert_array_equal(cached.frequency_hz[0], [100.0, 10.0])
+    with h5py.File(path, "r+") as handle:
+        del handle["summary"]
+    assert_batches_equal(cached, load_batch([path]))
+
+
+def test_bulk_write_that_raises_leaves_no_file(tmp_path: Path) -> None:
+    from bench.store import add_records
+
+    def write(bulk) -> None:
+        bulk.new_record(make_meta("X")).finish("complete")
+        raise ValueError("bad input found late")
+
+    with pytest.raises(ValueError):
+        add_records(tmp_path / "new.h5", write)
+    assert not (tmp_path / "new.h5").exists()
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))

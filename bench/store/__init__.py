@@ -5,10 +5,10 @@ Layout: docs/hdf5-format.md. Crash safety: `bench.store.runstore`.
 
 from bench.store.format import FORMAT, FORMAT_VERSION, RecordMeta, StoreError, units_for
 from bench.store.reader import RecordSummary, list_records, load_batch
-from bench.store.runstore import RunStore, add_records, create_record, next_key
+from bench.store.runstore import BulkWriter, RunStore, add_records
 from bench.store.writer import RecordWriter, SeriesWriter
 
 __all__ = [
     "FORMAT", "FORMAT_VERSION", "RecordMeta", "RecordSummary", "RecordWriter", "RunStore", "SeriesWriter",
-    "StoreError", "add_records", "create_record", "list_records", "load_batch", "next_key", "units_for",
+    "StoreError", "BulkWriter", "add_records", "list_records", "load_batch", "units_for",
 ]

@@ -112,3 +112,73 @@ def read_row(key: str, group: h5py.Group) -> RecordRow:
     }
     ragged = {part: _columns(first.get(kind), names) for part, (kind, names) in RAGGED.items()}
     return RecordRow(strings, numbers, ragged)
+
+
+class RowCapture:
+    """Builds a record's row from what its writer writes, so bulk commits need not read it back.
+
+    It gives up (row() is None) as soon as a time series of a summarized kind is written:
+    series are streamed to the file and never held, so such rows are read back instead.
+    The values are exactly those `read_row` would read (the same float64 numbers).
+    """
+
+    def __init__(self, key: str, meta: Any, started_utc: str) -> None:
+        cell_type = meta.cell_type
+        self._row: RecordRow | None = RecordRow(
+            strings={
+                "key": key, "cell_id": meta.cell_id, "measurement_id": meta.measurement_id or key,
+                "status": INCOMPLETE, "reason": "", "profile_name": meta.profile_name,
+                "profile_sha256": meta.profile_sha256, "started_utc": started_utc, "finished_utc": "",
+                "cell_type": str(cell_type.get("name", "")), "chemistry": str(cell_type.get("chemistry", "")),
+            },
+            numbers={
+                "nominal_capacity_ah": float(cell_type.get("nominal_capacity_ah", math.nan)),
+                "nominal_voltage_v": float(cell_type.get("nominal_voltage_v", math.nan)),
+                "reference_r0_ohm": float(cell_type.get("reference_r0_ohm", math.nan)),
+                "temperature_c": math.nan, "soc": math.nan, "ocv_v": math.nan,
+                "reference_capacity_ah": float(meta.reference_capacity_ah),
+            },
+            ragged={part: tuple(EMPTY for _ in names) for part, (_kind, names) in RAGGED.items()},
+        )
+        self._seen: set[str] = set()
+        self._eis_temperature_c = math.nan
+        self._ocv_temperature_c = math.nan
+
+    @staticmethod
+    def _mean(value: Any) -> float:
+        array = np.asarray(value, dtype=np.float64)
+        if array.ndim == 0:
+            return float(array)
+        return float(np.nanmean(array)) if array.size and np.isfinite(array).any() else math.nan
+
+    def step(self, kind: str, values: dict[str, Any], *, series: bool = False) -> None:
+        first = kind not in self._seen
+        self._seen.add(kind)
+        if self._row is None or not first:
+            return
+        if series:
+            if any(kind == k for k, _names in RAGGED.values()):
+                self._row = None
+            return
+        numbers = self._row.numbers
+        if kind == "ocv":
+            numbers["ocv_v"] = self._mean(values["voltage_v"]) if "voltage_v" in values else math.nan
+            self._ocv_temperature_c = self._mean(values["temperature_c"]) if "temperature_c" in values else math.nan
+        elif kind == "eis":
+            names = RAGGED["eis"][1]
+            if all(name in values for name in names):
+                arrays = tuple(np.asarray(values[name], dtype=np.float64).ravel() for name in names)
+                if len({len(a) for a in arrays}) == 1:
+                    self._row.ragged["eis"] = arrays
+            numbers["soc"] = self._mean(values["soc"]) if "soc" in values else math.nan
+            self._eis_temperature_c = self._mean(values["temperature_c"]) if "temperature_c" in values else math.nan
+
+    def finish(self, status: str, reason: str, finished_utc: str) -> None:
+        if self._row is not None:
+            self._row.strings.update(status=status, reason=reason, finished_utc=finished_utc)
+
+    def row(self) -> RecordRow | None:
+        if self._row is not None:
+            temperature_c = self._eis_temperature_c
+            self._row.numbers["temperature_c"] = self._ocv_temperature_c if math.isnan(temperature_c) else temperature_c
+        return self._row

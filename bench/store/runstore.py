@@ -46,6 +46,7 @@ from bench.store.format import (
     record_key,
     utc_now,
 )
+from bench.store.rows import RowCapture
 from bench.store.summary import update_summary
 from bench.store.writer import RecordWriter, mark_interrupted, write_meta
 
@@ -240,11 +241,32 @@ class RunStore:
                 lock.release()
                 self._merge_journal(journal, key, interrupted_reason=RECOVERED_REASON)
 
-def add_records(path: str | os.PathLike, write: Callable[[h5py.Group], None]) -> None:
-    """Add many finished records in one atomic commit: `write(records_group)` fills them in.
+class BulkWriter:
+    """Adds finished records inside one `add_records` commit; keys are allocated in order."""
+
+    def __init__(self, records: h5py.Group) -> None:
+        self._records = records
+        self._next_number = key_number(next_key(records))
+        self.writers: dict[str, RecordWriter] = {}
+
+    def new_record(self, meta: RecordMeta) -> RecordWriter:
+        """A new record with its provenance written; write its steps, then `finish` it."""
+        key = record_key(self._next_number)
+        self._next_number += 1
+        started_utc = utc_now()
+        group = self._records.create_group(key, track_order=True)
+        write_meta(group, key, meta, started_utc=started_utc)
+        writer = RecordWriter(group, capture=RowCapture(key, meta, started_utc))
+        self.writers[key] = writer
+        return writer
+
+
+def add_records(path: str | os.PathLike, write: Callable[[BulkWriter], None]) -> list[str]:
+    """Add many finished records in one atomic commit; `write(bulk)` creates them with `bulk.new_record(meta)`.
 
     For bulk writers (CSV import): one copy of the file for all records, the file is
     created only if `write` succeeds, and an existing file is unchanged if it raises.
+    Records left without `finish` are stored as `aborted`. Returns the new keys.
     """
     path = Path(path)
     if path.exists():
@@ -252,19 +274,14 @@ def add_records(path: str | os.PathLike, write: Callable[[h5py.Group], None]) ->
     elif not path.parent.is_dir():
         raise StoreError(f"cannot create {path}: the folder {path.parent} does not exist")
     with file_lock(path), atomic_update(path) as handle:
-        before = set(handle[RECORDS_GROUP].keys())
-        write(handle[RECORDS_GROUP])
-        update_summary(handle, sorted(set(handle[RECORDS_GROUP].keys()) - before))
-
-
-def create_record(records: h5py.Group, key: str, meta: RecordMeta) -> RecordWriter:
-    """A new record group `key` under `records` (inside `add_records`), with its provenance written.
-
-    Bulk writers take the first key from `next_key(records)` and count up from there.
-    """
-    group = records.create_group(key, track_order=True)
-    write_meta(group, key, meta, started_utc=utc_now())
-    return RecordWriter(group)
+        bulk = BulkWriter(handle[RECORDS_GROUP])
+        write(bulk)
+        for writer in bulk.writers.values():
+            if not writer.finished:
+                writer.finish("aborted", reason="the record was closed without a final status")
+        rows = {key: row for key, writer in bulk.writers.items() if writer.capture and (row := writer.capture.row())}
+        update_summary(handle, list(bulk.writers), known_rows=rows)
+    return list(bulk.writers)
 
 
 def _process_alive(pid: int) -> bool:

@@ -90,8 +90,12 @@ def _latest_rows(group: h5py.Group) -> tuple[np.ndarray, np.ndarray]:
     return unique[order], latest[order].astype(np.int64)
 
 
-def update_summary(handle: h5py.File, keys: list[str]) -> None:
-    """Append the rows of `keys` (new or changed records); rebuild everything if the summary is stale."""
+def update_summary(handle: h5py.File, keys: list[str], known_rows: dict[str, RecordRow] | None = None) -> None:
+    """Append the rows of `keys` (new or changed records); rebuild everything if the summary is stale.
+
+    `known_rows` are rows the caller built while writing (`RowCapture`); the others are read back.
+    """
+    known_rows = known_rows or {}
     records = handle[RECORDS_GROUP]
     record_keys = set(records.keys())
     if SUMMARY_GROUP in handle:
@@ -109,7 +113,7 @@ def update_summary(handle: h5py.File, keys: list[str]) -> None:
     if SUMMARY_GROUP not in handle:
         _create(handle.create_group(SUMMARY_GROUP))
     summary = handle[SUMMARY_GROUP]
-    rows = [read_row(key, records[key]) for key in _sorted_keys(set(keys))]
+    rows = [known_rows.get(key) or read_row(key, records[key]) for key in _sorted_keys(set(keys))]
     _append_rows(summary, rows)
 
 

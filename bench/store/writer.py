@@ -28,6 +28,7 @@ from bench.store.format import (
     units_for,
     utc_now,
 )
+from bench.store.rows import RowCapture
 
 SERIES_CHUNK_ROWS = 1024  # 8 KiB per column chunk: small enough to flush often, large enough to compress
 STRING_DTYPE = h5py.string_dtype("utf-8")
@@ -108,9 +109,11 @@ class SeriesWriter:
 class RecordWriter:
     """What the runner writes a record through (`bench.runner.RecordSink`)."""
 
-    def __init__(self, group: h5py.Group, flush: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, group: h5py.Group, flush: Callable[[], None] = lambda: None,
+                 capture: RowCapture | None = None) -> None:
         self._group = group
         self._flush = flush
+        self.capture = capture  # the summary row, built as the record is written (bulk commits)
         self.status = INCOMPLETE
 
     @property
@@ -132,6 +135,8 @@ class RecordWriter:
         for name, value in values.items():
             dataset = group.create_dataset(name, data=np.float64(value))
             dataset.attrs["units"] = units_for(name)
+        if self.capture is not None:
+            self.capture.step(kind, values)
         self._flush()
 
     def write_spectrum(self, step: str, *, kind: str, **arrays: Any) -> None:
@@ -143,10 +148,14 @@ class RecordWriter:
         for name, values in converted.items():
             dataset = group.create_dataset(name, data=values)
             dataset.attrs["units"] = units_for(name)
+        if self.capture is not None:
+            self.capture.step(kind, converted)
         self._flush()
 
     def open_series(self, step: str, *, kind: str, columns: tuple[str, ...], attrs: dict | None = None) -> SeriesWriter:
         group = self._new_step(step, kind)
+        if self.capture is not None:
+            self.capture.step(kind, {}, series=True)
         for name, value in (attrs or {}).items():
             group.attrs[name] = attr_value(value)
         return SeriesWriter(group, tuple(columns), self._flush)
@@ -163,7 +172,10 @@ class RecordWriter:
             raise StoreError(f"record status {status!r} is not one of {', '.join(FINAL_STATUSES)}")
         self._group.attrs["status"] = status
         self._group.attrs["reason"] = reason
-        self._group.attrs["finished_utc"] = utc_now()
+        finished_utc = utc_now()
+        self._group.attrs["finished_utc"] = finished_utc
+        if self.capture is not None:
+            self.capture.finish(status, reason, finished_utc)
         self.status = status
         self._flush()
 
