@@ -257,3 +257,37 @@ def test_a_discharge_through_the_source_meter_delivers_the_charge_the_cell_held(
         # ... and at the 2.5 V cut-off the cell is about empty (a slow poll overshoots a little, never under-runs)
         assert -0.1 < soc_at_cutoff < 0.05
         smu.close()
+
+
+def test_instruments_serve_clients_at_the_same_time(rm) -> None:
+    """A sweep on the meter and readings on the SourceMeter from two threads: no lost replies, no errors."""
+    import threading
+
+    with open_station(speed=500.0) as station:
+        meter = open_instrument(rm, station.resources["bt4560"], "\r\n")
+        smu = open_instrument(rm, station.resources["keithley2400"], "\n")
+        smu.write(":SOUR:FUNC CURR;:SOUR:CURR -0.2;:SENS:VOLT:PROT 4.2;:FORM:ELEM VOLT,CURR;:OUTP ON")
+        readings: list[float] = []
+        failures: list[BaseException] = []
+
+        def poll_source() -> None:
+            try:
+                for _ in range(60):
+                    readings.append(float(smu.query(":READ?").split(",")[1]))
+            except BaseException as exc:  # surfaced by the assertion below
+                failures.append(exc)
+
+        poller = threading.Thread(target=poll_source)
+        poller.start()
+        spectrum = []
+        for frequency_hz in np.logspace(3, 0, 12):
+            meter.write(f":FREQ {frequency_hz:.4g}")
+            spectrum.append(parse_rxv(meter.query("*TRG;*WAI;:FETC?")))
+        poller.join(timeout=30)
+        assert not failures and len(readings) == 60
+        assert all(r == pytest.approx(-0.2, rel=0.01) for r in readings)
+        assert all(3.0 < v < 4.2 and 0.02 < r < 0.2 for r, _, v in spectrum)
+        smu.write(":OUTP OFF")
+        assert smu.query(":SYST:ERR?") == '0,"No error"' and meter.query(":SYST:ERR?") == '0,"No error"'
+        meter.close()
+        smu.close()
