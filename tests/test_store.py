@@ -305,3 +305,11 @@ def test_bulk_write_that_raises_leaves_no_file(tmp_path: Path) -> None:
         add_records(tmp_path / "new.h5", write)
     assert not (tmp_path / "new.h5").exists()
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_commits_keep_the_file_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    RunStore(path)
+    path.chmod(0o640)
+    write_full_record(RunStore(path), "C-1", rng=np.random.default_rng(0))
+    assert path.stat().st_mode & 0o777 == 0o640

@@ -94,6 +94,7 @@ def atomic_update(path: Path) -> Iterator[h5py.File]:
     try:
         if path.exists():
             shutil.copyfile(path, tmp)
+            shutil.copymode(path, tmp)  # the replacement keeps the original's permissions
             handle = h5py.File(tmp, "r+")
         else:
             handle = h5py.File(tmp, "w", track_order=True)
