@@ -168,6 +168,7 @@ class PtyServer:
         self.session = session
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
+        os.set_blocking(self._master, False)  # a client that stops reading must not hang the server
         self.device = os.ttyname(self._slave)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,10 +198,20 @@ class PtyServer:
                 outcome = self.session.respond(line)
                 # a serial line cannot be "closed": a dropped connection loses that command's reply
                 if outcome.reply is not None and not outcome.drop:
-                    try:
-                        os.write(self._master, outcome.reply)
-                    except OSError:
-                        pass
+                    self._write(outcome.reply)
+
+    def _write(self, data: bytes) -> None:
+        """Write a reply; if nobody drains the port for a second, the rest is lost, as on a real serial line."""
+        deadline = time.monotonic() + 1.0
+        while data and time.monotonic() < deadline and not self._stop.is_set():
+            try:
+                written = os.write(self._master, data)
+            except BlockingIOError:
+                select.select([], [self._master], [], POLL_S)
+                continue
+            except OSError:
+                return
+            data = data[written:]
 
     def stop(self) -> None:
         self._stop.set()
