@@ -30,9 +30,9 @@ SAMPLING_TIME_S = {"FAST": 0.02, "MED": 0.1, "SLOW": 0.4}
 MIN_FREQUENCY_HZ = 0.1
 MAX_FREQUENCY_HZ = 1050.0
 OPEN_LEAD_REPLY = 1.0e9
-# accuracy class: ~0.2 % of reading plus a range-dependent floor; DC voltage ~50 uV
+# accuracy class: ~0.2 % of reading plus a floor of 30 ppm of the range; DC voltage ~50 uV
 Z_RELATIVE_NOISE = 0.002
-Z_FLOOR_NOISE_PER_RANGE = 1e-4
+Z_FLOOR_FRACTION_OF_RANGE = 3e-5
 V_NOISE_V = 5e-5
 
 
@@ -60,6 +60,11 @@ def format_ohm(value_ohm: float, range_ohm: float) -> str:
     if decimals is None:
         return f"{value_ohm:+.4f}E+0"
     return f"{value_ohm * 1e3:+.{decimals}f}E-3"
+
+
+def format_range(range_ohm: float) -> str:
+    """The range as `30.0E-3` (mOhm ranges) or `3.0E+0`."""
+    return f"{range_ohm:.1f}E+0" if range_ohm >= 1 else f"{range_ohm * 1e3:.1f}E-3"
 
 
 def format_volt(value_v: float) -> str:
@@ -113,7 +118,7 @@ class Bt4560(TrayInstrument):
         if s.function == "V":
             return voltage
         z = self.tray.impedance_ohm(s.frequency_hz) or 0j
-        floor = Z_FLOOR_NOISE_PER_RANGE * s.range_ohm / 3.0 * 0.1
+        floor = Z_FLOOR_FRACTION_OF_RANGE * s.range_ohm
         averaging_gain = 1.0 / math.sqrt(s.averaging)
         r = self.noisy(z.real, relative=Z_RELATIVE_NOISE * averaging_gain, absolute=floor * averaging_gain)
         x = float(z.imag + self.rng.normal(0.0, (abs(z) * Z_RELATIVE_NOISE + floor) * averaging_gain))
@@ -192,7 +197,7 @@ class Bt4560(TrayInstrument):
             s().trigger_source = parse_choice(p[0], ("IMMediate", "EXTernal"))
 
         t.add(":FUNCtion", set_function, lambda p: s().function)
-        t.add(":RANGe", set_range, lambda p: format_ohm(s().range_ohm, 3.0) if s().range_ohm == 3.0 else f"{s().range_ohm * 1e3:.1f}E-3")
+        t.add(":RANGe", set_range, lambda p: format_range(s().range_ohm))
         t.add(":SAMPle:RATE", set_rate, query_rate)
         t.add(":SAMPle:DELay:MODE", set_delay_mode, lambda p: s().delay_mode)
         t.add(":SAMPle:DELay:WAVE", set_delay_waves, lambda p: f"{s().delay_waves:.1f}")
