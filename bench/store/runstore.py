@@ -176,8 +176,15 @@ class RunStore:
                 continue
             key = journal.name[len(self.path.name) + 2:].split(".")[0]
             try:
+                with h5py.File(journal, "r") as probe:
+                    readable = isinstance(probe.get("record"), h5py.Group)
+            except OSError as exc:
+                if _is_lock_error(exc):
+                    continue  # HDF5's own lock: a live writer on a system without POSIX locks
+                readable = False
+            if readable:
                 self._merge_journal(journal, key, interrupted_reason=RECOVERED_REASON)
-            except (OSError, KeyError):
+            else:
                 # The journal itself was damaged by the kill: keep it for inspection, keep the stub.
                 journal.rename(journal.with_name(journal.name + ".unreadable"))
             recovered.append(key)
@@ -219,9 +226,10 @@ class RunStore:
                 key = next_key(handle[RECORDS_GROUP])
                 write_meta(handle[RECORDS_GROUP].create_group(key, track_order=True), key, meta, started_utc=started_utc)
                 update_summary(handle, [key])
-        journal = _hidden(self.path, f"{key}.journal")
-        handle = h5py.File(journal, "w", track_order=True)
-        lock = _JournalLock(journal)
+            # Created and locked while the file lock is held, so no recovery ever sees it unlocked.
+            journal = _hidden(self.path, f"{key}.journal")
+            handle = h5py.File(journal, "w", track_order=True)
+            lock = _JournalLock(journal)
         try:
             handle.attrs["journal_of"] = self.path.name
             group = handle.create_group("record", track_order=True)
@@ -283,6 +291,10 @@ def add_records(path: str | os.PathLike, write: Callable[[BulkWriter], None]) ->
         rows = {key: row for key, writer in bulk.writers.items() if writer.capture and (row := writer.capture.row())}
         update_summary(handle, list(bulk.writers), known_rows=rows)
     return list(bulk.writers)
+
+
+def _is_lock_error(exc: OSError) -> bool:
+    return exc.errno in (errno.EAGAIN, errno.EACCES) or "unable to lock file" in str(exc)
 
 
 def _process_alive(pid: int) -> bool:
