@@ -17,6 +17,7 @@ TRUE_PARAMS = {
     "L-R0-RQ-RQ-W": [4e-7, 0.38, 0.12, 2e-3, 0.85, 0.35, 3e-2, 0.9, 0.1],
     "R0-RQ-RQ": [0.38, 0.12, 2e-3, 0.85, 0.35, 3e-2, 0.9],
     "L-R0-RQ-W": [4e-7, 0.38, 0.4, 1e-2, 0.85, 0.1],
+    "L-R0-RQ-RQ-Q": [4e-7, 0.38, 0.12, 2e-3, 0.85, 0.35, 3e-2, 0.9, 2.0, 0.7],
 }
 
 
@@ -103,6 +104,10 @@ def check_real(every: int) -> None:
     assert np.all((r0 > 0.5 * min_re) & (r0 < 1.05 * min_re))  # the ohmic intercept, left of the arcs
     kk = lin_kk(freqs, spectra)
     assert np.mean(kk.passed) > 0.95
+    # A series CPE for the diffusion tail (free angle) brings most spectra under 1 %.
+    tail = fit_ecm(freqs, spectra, "L-R0-RQ-RQ-Q")
+    assert np.mean(tail.rel_rmse < 0.01) > 0.8
+    assert np.median(tail.rel_rmse) < 0.5 * np.median(fit.rel_rmse)
 
 
 def test_real_spectra_subsample() -> None:

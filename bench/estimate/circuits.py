@@ -7,6 +7,8 @@ A circuit is a series chain of elements written with "-", e.g. "L-R0-RQ-RQ-W":
 - ``RQ`` a resistor parallel to a constant-phase element,
   Z = R / (1 + R*Q*(j*w)**alpha)                                       (``rK_ohm, qK, alphaK``)
 - ``W``  semi-infinite Warburg diffusion, Z = sigma*(1 - j)/sqrt(w)    (``sigma_ohm_per_sqrt_s``)
+- ``Q``  a series constant-phase element, Z = 1/(Q*(j*w)**alpha): a diffusion tail
+  whose angle is free (alpha 0.5 is a Warburg, toward 1 a blocking capacitance)  (``qd, alphad``)
 
 The same definitions as impedance.py's ``L``, ``R``, ``p(R,CPE)`` and ``W`` elements, so
 fits of both tools can be compared parameter by parameter.
@@ -28,7 +30,7 @@ from bench.estimate.errors import EstimateInputError
 ALPHA_MIN = 0.3
 ALPHA_MAX = 1.0
 U_LIMIT = 40.0  # |u| bound: exp(40) ~ 2e17, far beyond any cell, small enough that products never overflow
-ELEMENTS = ("L", "R0", "RQ", "W")
+ELEMENTS = ("L", "R0", "RQ", "W", "Q")
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,15 @@ class Circuit:
                 if jacobian:
                     jac[:, :, k] = zw
                 k += 1
+            elif element == "Q":
+                q, alpha = params[:, k : k + 1], params[:, k + 1 : k + 2]
+                log_s = np.log(omega) + 0.5j * np.pi
+                zq = np.exp(-np.log(q) - alpha * log_s)
+                z += zq
+                if jacobian:
+                    jac[:, :, k] = -zq  # d/d log Q
+                    jac[:, :, k + 1] = -zq * log_s  # d/d alpha
+                k += 2
         return z, jac
 
 
@@ -131,8 +142,8 @@ def parse_circuit(text: str) -> Circuit:
         raise EstimateInputError(
             f"circuit {text!r}: unknown element(s) {unknown or '(empty)'}; use elements {', '.join(ELEMENTS)} joined by '-'"
         )
-    if elements.count("R0") != 1 or elements.count("L") > 1 or elements.count("W") > 1:
-        raise EstimateInputError(f"circuit {text!r}: needs exactly one R0 and at most one L and one W")
+    if elements.count("R0") != 1 or any(elements.count(e) > 1 for e in ("L", "W", "Q")):
+        raise EstimateInputError(f"circuit {text!r}: needs exactly one R0 and at most one each of L, W and Q")
     names: list[str] = []
     n_rq = 0
     for element in elements:
@@ -145,6 +156,8 @@ def parse_circuit(text: str) -> Circuit:
             names += [f"r{n_rq}_ohm", f"q{n_rq}", f"alpha{n_rq}"]
         elif element == "W":
             names.append("sigma_ohm_per_sqrt_s")
+        elif element == "Q":
+            names += ["qd", "alphad"]
     return Circuit(text, elements, tuple(names))
 
 
@@ -162,4 +175,6 @@ def impedance_py_circuit(circuit: Circuit) -> str:
             parts.append(f"p(R{n_rq},CPE{n_rq})")
         elif element == "W":
             parts.append("W1")
+        elif element == "Q":
+            parts.append("CPE0")
     return "-".join(parts)

@@ -99,10 +99,15 @@ def _initial_values(circuit: Circuit, block: SpectrumBlock, fractions: Sequence[
     )
     sigma = np.clip(sigma, 1e-4 * scale * np.sqrt(w_low), None)
 
-    has_w = "W" in circuit.elements
+    has_w = "W" in circuit.elements or "Q" in circuit.elements
     arc_total = z.real[rows, valley] - r0 - (sigma / np.sqrt(w_valley) if has_w else 0.0)
     arc_total = np.clip(np.where(np.isfinite(arc_total), arc_total, 0.5 * scale), 0.05 * scale, None)
 
+    if "qd" in circuit.names:
+        # series CPE tail: start as a Warburg-like 0.6 exponent through the lowest-frequency point
+        alpha_d = 0.6
+        params_qd = np.clip(-z.imag[rows, bottom], 1e-3 * scale, None)
+        qd = 1 / (params_qd / np.sin(alpha_d * np.pi / 2) * w_low**alpha_d)
     n_rq = circuit.elements.count("RQ")
     alpha0 = 0.8
     starts = []
@@ -111,6 +116,9 @@ def _initial_values(circuit: Circuit, block: SpectrumBlock, fractions: Sequence[
         for name, value in (("l_h", l_h), ("r0_ohm", r0), ("sigma_ohm_per_sqrt_s", sigma)):
             if name in circuit.names:
                 params[:, circuit.index(name)] = value
+        if "qd" in circuit.names:
+            params[:, circuit.index("qd")] = qd
+            params[:, circuit.index("alphad")] = alpha_d
         if n_rq == 1:
             shares, peaks = [1.0], [f_peak]
         else:
@@ -208,6 +216,28 @@ def levenberg_marquardt(
     return u, cost, converged, iterations
 
 
+def order_arcs(circuit: Circuit, params: np.ndarray) -> np.ndarray:
+    """Reorder the RQ arcs of each row by time constant, fastest first.
+
+    Arcs in series are interchangeable, so without a convention "r1_ohm" could name the
+    SEI arc in one spectrum and the charge-transfer arc in the next. Sorting by
+    tau = (R*Q)^(1/alpha) makes r1 the high-frequency arc everywhere.
+    """
+    n_rq = circuit.elements.count("RQ")
+    if n_rq < 2:
+        return params
+    cols = np.array([[circuit.index(f"{p}{k + 1}{s}") for p, s in (("r", "_ohm"), ("q", ""), ("alpha", ""))] for k in range(n_rq)])
+    r, q, a = params[:, cols[:, 0]], params[:, cols[:, 1]], params[:, cols[:, 2]]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        log_tau = np.log(r * q) / a
+    order = np.argsort(np.where(np.isfinite(log_tau), log_tau, np.inf), axis=1, kind="stable")
+    out = params.copy()
+    rows = np.arange(len(params))[:, None]
+    for j in range(3):
+        out[:, cols[:, j]] = params[:, cols[:, j]][rows, order]
+    return out
+
+
 def fit_ecm(
     frequency_hz: np.ndarray | Sequence[np.ndarray],
     z: np.ndarray | Sequence[np.ndarray],
@@ -266,6 +296,7 @@ def fit_ecm(
         params[idx] = parsed.to_physical(u_best)
         converged[idx] = conv_best & np.isfinite(cost_best)
         iterations[idx] = iter_best
+    params = order_arcs(parsed, params)
     z_fit = np.full((n, n_freq), np.nan + 0j)
     if idx.size:
         z_fit[idx] = parsed.impedance(params[idx], block.frequency_hz[idx])
