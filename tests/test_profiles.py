@@ -239,3 +239,14 @@ fraction_of_capacity = 0.2
     for name in builtin_profile_names():
         for step in load_profile(name).steps:
             assert expected_duration_s(step, 2.5) > 0
+
+
+def test_cell_type_file_is_validated_too(tmp_path: Path) -> None:
+    text = (Path(load_profile("eis").path).parent / "cells" / "nmc-18650-2.5ah.toml").read_text()
+    bad = tmp_path / "cell.toml"
+    bad.write_text(text.replace("reference_r0_ohm", "reference_r0_ohms"))
+    with pytest.raises(ProfileError, match="did you mean 'reference_r0_ohm'"):
+        load_cell_type(bad)
+    bad.write_text(text.replace("max_voltage_v = 4.2", "max_voltage_v = 2.0"))
+    with pytest.raises(ProfileError, match="min_voltage_v 2.5 must be below max_voltage_v 2"):
+        load_cell_type(bad)
