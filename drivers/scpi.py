@@ -27,6 +27,7 @@ INTEGER_PATTERN = re.compile(r"^\s*[+-]?\d+\s*$")
 ERROR_ENTRY_PATTERN = re.compile(r'^\s*([+-]?\d+)\s*,\s*"(.*)"\s*$')
 MAX_ERROR_ENTRIES = 32  # a real queue holds 10-30 entries; more means the replies are not error entries
 DEFAULT_QUERY_ATTEMPTS = 2
+PARSE_FAILURE_QUIET_MS = 100
 T = TypeVar("T")
 
 
@@ -107,6 +108,7 @@ class ScpiSession:
         self.query_attempts = query_attempts
         self._needs_reconnect = False
         self._closed = False
+        self._quiet_ms: int | None = None  # how long a serial line must be quiet after the next reconnect
         self._unconfirmed: str | None = None  # last command written since the last reply arrived
         self._idn: str | None = None
 
@@ -124,8 +126,9 @@ class ScpiSession:
             raise ConnectionLost(f"{self.name}: the session was closed; open the instrument again")
         if self._needs_reconnect or not self.transport.is_open:
             unconfirmed, self._unconfirmed = self._unconfirmed, None
+            quiet_ms, self._quiet_ms = self._quiet_ms, None
             try:
-                self.transport.reconnect()
+                self.transport.reconnect(quiet_ms=quiet_ms)
             except InstrumentError as exc:
                 self._needs_reconnect = True
                 raise ConnectionLost(f"{exc}") from None
@@ -182,6 +185,10 @@ class ScpiSession:
             except ConnectionLost:
                 raise
             except InstrumentError:
+                # Garbled, or the answer to an earlier question: resynchronise before asking again.
+                # The instrument is answering, so any reply still due is close behind: a short drain.
+                self._needs_reconnect = True
+                self._quiet_ms = PARSE_FAILURE_QUIET_MS
                 if attempt + 1 == attempts:
                     raise
         raise AssertionError("unreachable")

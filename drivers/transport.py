@@ -30,6 +30,17 @@ STOP_BITS_ALLOWED = (1.0, 1.5, 2.0)
 DATA_BITS_ALLOWED = (5, 6, 7, 8)
 
 
+DRAIN_LIMIT_S = 4.0  # at most this long spent discarding late replies after a serial reconnect
+
+
+def serial_quiet_ms(timeout_ms: int) -> int:
+    """How long a serial line must stay silent after a reconnect before it counts as drained.
+
+    As long as the timeout (up to 2 s): a reply that was merely late arrives within that.
+    """
+    return max(50, min(timeout_ms, 2000))
+
+
 class ResourceUnavailable(InstrumentError):
     """The resource could not be opened (wrong address, device absent, port busy)."""
 
@@ -76,7 +87,7 @@ class Transport(Protocol):
 
     def read(self, *, timeout_ms: int | None = None) -> str: ...
 
-    def reconnect(self) -> None: ...
+    def reconnect(self, *, quiet_ms: int | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -237,10 +248,35 @@ class VisaTransport:
         if self._peer_closed():
             raise ConnectionLost(f"{self.name}: {self.resource} closed the connection before replying")
 
-    def reconnect(self) -> None:
-        """Close and reopen: drops any late reply still in flight and revives a dropped TCP link."""
+    def reconnect(self, *, quiet_ms: int | None = None) -> None:
+        """Close and reopen: revives a dropped TCP link; a new socket never carries a late reply.
+
+        A serial port keeps bytes that arrived while it was closed, so there late replies
+        are drained until the line has been quiet for `quiet_ms` (default: as long as the
+        timeout); otherwise every later answer would be one off.
+        """
         self.close()
         self.open()
+        if self.resource.upper().startswith("ASRL"):
+            self._drain_late_replies(serial_quiet_ms(self.settings.timeout_ms) if quiet_ms is None else quiet_ms)
+
+    def _drain_late_replies(self, quiet_ms: int) -> None:
+        handle = self._handle
+        if handle is None:
+            return
+        previous_ms = handle.timeout
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        try:
+            handle.timeout = quiet_ms
+            while time.monotonic() < deadline:
+                handle.read_raw()  # one stale line; a timeout means the line is quiet
+        except Exception:
+            pass
+        finally:
+            try:
+                handle.timeout = previous_ms
+            except Exception:
+                pass
 
     def close(self) -> None:
         handle, self._handle = self._handle, None
@@ -319,9 +355,19 @@ class SerialTransport:
         line, _, self._pending = self._pending.partition(terminator)
         return line.decode("latin-1")
 
-    def reconnect(self) -> None:
+    def reconnect(self, *, quiet_ms: int | None = None) -> None:
+        """Reopen the port and drain late replies (see VisaTransport.reconnect)."""
         self.close()
         self.open()
+        if self._serial is None:
+            return
+        quiet_s = (serial_quiet_ms(self.settings.timeout_ms) if quiet_ms is None else quiet_ms) / 1000.0
+        deadline = time.monotonic() + DRAIN_LIMIT_S
+        last_byte_s = time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_byte_s < quiet_s:
+            if self._serial.read(max(1, self._serial.in_waiting)):
+                last_byte_s = time.monotonic()
+        self._pending = b""
 
     def close(self) -> None:
         port, self._serial = self._serial, None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from drivers.properties import SettingOutOfRange
-from drivers.protocols import CellReversed, ImpedanceMeter, InstrumentError, LeadOpen, Thermometer
+from drivers.protocols import CellReversed, ConnectionLost, ImpedanceMeter, InstrumentError, LeadOpen, Thermometer
 
 sim_station = pytest.importorskip("drivers.sim.station", reason="the simulated instruments (drivers.sim) are not importable")
 
@@ -120,3 +121,22 @@ def test_open_lead_and_reversed_cell_are_their_own_errors() -> None:
         finally:
             meter.close()
             switch.close()
+
+
+def test_a_late_reply_on_a_serial_line_does_not_shift_later_answers() -> None:
+    with sim_station.SimulatedStation(cells=1, seed=1, chemistry="nmc", speed=200) as sim:  # BT4560 on a pty
+        meter = open_instrument("hioki_bt4560", sim.resources["bt4560"], name="bt4560", timeout_ms=200)
+        try:
+            faults = sim.plan.for_instrument("bt4560")
+            faults.delay_ms = 300  # every reply arrives after the 200 ms timeout, within the drain window
+            start = time.monotonic()
+            with pytest.raises(ConnectionLost, match="bt4560: no reply .* after 2 attempts"):
+                meter.session.query("*IDN?")
+            assert time.monotonic() - start < 2.0
+            faults.delay_ms = 0
+            time.sleep(0.5)  # the late *IDN? reply is now waiting in the port
+            meter.frequency_hz = 10.0
+            assert meter.frequency_hz == pytest.approx(10.0)
+            assert meter.averaging == 1
+        finally:
+            meter.close()
