@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.estimate.circuits import impedance_py_circuit, parse_circuit
-from bench.estimate.fit import DEFAULT_CIRCUIT, _initial_values, fit_ecm
+from bench.estimate.fit import DEFAULT_CIRCUIT, initial_values, fit_ecm
 from bench.estimate.spectra import as_block
 
 
@@ -74,7 +74,7 @@ def main() -> int:
     ours_s = time.perf_counter() - t0
 
     pick = np.linspace(0, n - 1, min(args.subsample, n)).astype(int)
-    starts = _initial_values(circuit, as_block([freqs[i] for i in pick], [spectra[i] for i in pick]), (0.15,))[0]
+    starts = initial_values(circuit, as_block([freqs[i] for i in pick], [spectra[i] for i in pick]), (0.15,))[0]
     theirs = []
     t0 = time.perf_counter()
     with warnings.catch_warnings():

@@ -125,6 +125,8 @@ def evaluate(batch: RecordBatch, model: SohModel | None = None) -> Estimates:
         soh[use], low[use], high[use] = fb[use], fb_lo[use], fb_hi[use]
         method[use] = "fallback"
         _add(warnings, use, FALLBACK_WARNING)
+    no_temperature = quick & ~np.isfinite(np.asarray(batch.temperature_c, dtype=float))
+    _add(warnings, no_temperature, "temperature unknown: resistances taken as measured at 25 °C")
     _add(warnings, a.r0_from_pulse & quick, "R0 from the DC pulse (no spectrum): resistance growth overstated")
 
     measured = a.reached_cutoff & (nominal > 0)

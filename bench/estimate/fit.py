@@ -46,7 +46,7 @@ class EcmFit:
         return self.params[:, self.names.index(name)]
 
 
-def _initial_values(circuit: Circuit, block: SpectrumBlock, fractions: Sequence[float]) -> np.ndarray:
+def initial_values(circuit: Circuit, block: SpectrumBlock, fractions: Sequence[float]) -> np.ndarray:
     """Starting parameters (n_starts, n, p) read off each spectrum."""
     f, z, valid = block.frequency_hz, block.z, block.valid
     n = z.shape[0]
@@ -270,7 +270,7 @@ def fit_ecm(
     idx = np.flatnonzero(fittable)
     if idx.size:
         sub = SpectrumBlock(block.frequency_hz[idx], block.z[idx], block.valid[idx])
-        starts = _initial_values(parsed, sub, arc_fractions if parsed.elements.count("RQ") > 1 else (1.0,))
+        starts = initial_values(parsed, sub, arc_fractions if parsed.elements.count("RQ") > 1 else (1.0,))
         u_best = parsed.to_internal(starts[0])
         u_best, cost_best, conv_best, iter_best = levenberg_marquardt(
             parsed, u_best, sub, max_iter=max_iter, tol=tol, lambda0=lambda0

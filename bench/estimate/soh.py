@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.estimate.analysis import FEATURE_FREQUENCIES_HZ, REFERENCE_TEMPERATURE_C, Analysis, analyse
+from bench.estimate.analysis import (
+    FEATURE_FREQUENCIES_HZ,
+    REFERENCE_TEMPERATURE_C,
+    Analysis,
+    analyse,
+    arrhenius_factor,
+)
 from bench.estimate.errors import EstimateInputError
 from bench.estimate.model import SohModel
 from bench.records import RecordBatch
@@ -43,8 +49,6 @@ def quick_test_features(batch: RecordBatch, analysis: Analysis) -> np.ndarray:
     """(n, k) features in ``feature_names()`` order: log resistances relative to the cell type's R0 at 25 °C,
     temperature as 1000/T - 1000/T_ref, SOC (NaN where unknown; the model treats NaN as its training centre)."""
     ref = np.asarray(batch.reference_r0_ohm, dtype=float)[:, None]
-    from bench.estimate.analysis import arrhenius_factor
-
     factor = arrhenius_factor(np.asarray(batch.temperature_c, dtype=float))[:, None]
     names = analysis.param_names
     r = np.column_stack(
