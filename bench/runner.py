@@ -179,17 +179,26 @@ def run_ocv(ctx: CellContext, step: Any) -> None:
 
 
 def run_eis(ctx: CellContext, step: Any) -> None:
+    """Sweep the step's frequencies; the points measured are stored even when the sweep is cut short."""
     meter = ctx.require_impedance_meter()
     meter.configure_impedance(range_ohm=step.range_ohm, speed=step.speed, averaging=step.averaging)
     frequencies_hz = list(step.frequencies_hz)
-    temperature_start_c = ctx.temperature_c()
     readings = []
+    temperatures_c = [ctx.temperature_c()]
     start_s = ctx.clock.now_s()
-    for frequency_hz in frequencies_hz:
-        ctx.stop.raise_if_requested()
-        readings.append(meter.measure_impedance(frequency_hz))
-        ctx.progress.step_advanced(ctx.clock.now_s() - start_s)
-    temperature_end_c = ctx.temperature_c()
+    try:
+        for frequency_hz in frequencies_hz:
+            ctx.stop.raise_if_requested()
+            readings.append(meter.measure_impedance(frequency_hz))
+            ctx.progress.step_advanced(ctx.clock.now_s() - start_s)
+        temperatures_c.append(ctx.temperature_c())
+    finally:
+        if readings:
+            _write_sweep(ctx, step, readings, temperatures_c, len(frequencies_hz))
+
+
+def _write_sweep(ctx: CellContext, step: Any, readings: list, temperatures_c: list[float], points_planned: int) -> None:
+    finite_c = [t for t in temperatures_c if math.isfinite(t)]
     ctx.record.write_spectrum(
         step.name,
         kind="eis",
@@ -197,10 +206,10 @@ def run_eis(ctx: CellContext, step: Any) -> None:
         z_real_ohm=np.array([r.z_real_ohm for r in readings]),
         z_imag_ohm=np.array([r.z_imag_ohm for r in readings]),
         voltage_v=np.array([r.voltage_v for r in readings]),
-        temperature_c=float(np.nanmean([temperature_start_c, temperature_end_c]))
-        if math.isfinite(temperature_start_c) or math.isfinite(temperature_end_c)
-        else math.nan,
+        temperature_c=float(np.mean(finite_c)) if finite_c else math.nan,
     )
+    if len(readings) < points_planned:
+        ctx.record.set_attrs(**{f"step_{step.name}_end": f"cut short after {len(readings)} of {points_planned} points"})
 
 
 def _time_domain(ctx: CellContext, step: Any, kind: str, body: Callable[[SourceMeter, SeriesCapture], str]) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from bench.commands.measure import SIM_SPEED_DEFAULT, exit_code_for, run_measurement
+from bench.commands.measure import SIM_SPEED_DEFAULT, exit_code_for, report_stop, run_measurement
 from bench.measure import CellAssignment
 
 DEMO_PROFILE = "quick-grade"
@@ -54,6 +54,7 @@ def demo(cells, out, seed, speed, model_path):
         result = run_measurement(station_path, profile, assignments, out, operator="demo", progress=RichProgress())
     console = Console()
     console.print(f"measurements written to [bold]{out}[/]")
+    report_stop(result)
     rows = evaluate_files([out], model_path)
     # The simulator knows each cell's true SoH: show it beside the estimate, so the demo shows its own error.
     truth = {f"DEMO-{seed:02d}-{cell.slot:03d}": cell.true_soh for cell in make_tray(cells, seed, DEMO_CHEMISTRY).cells}

@@ -70,6 +70,18 @@ def run_measurement(station_path: Path, profile, cells: list[CellAssignment], ou
         return measure_cells(station, profile, cells, out, operator=operator, progress=progress, stop=stop)
 
 
+def report_stop(result: MeasureResult) -> None:
+    """One line on stderr when the run did not get through all its cells, whatever the progress mode."""
+    if not result.stopped_by:
+        return
+    kept = sum(1 for cell in result.cells if cell.status != "aborted")
+    where = f"{kept} finished record(s) and the aborted one are kept in {result.out_path}"
+    if result.stopped_by in ("SIGINT", "SIGTERM"):
+        click.echo(f"stopped by {result.stopped_by}: outputs are off; {where}", err=True)
+    else:
+        click.echo(f"error: {result.stopped_by}; the run stopped with outputs off; {where}", err=True)
+
+
 def exit_code_for(result: MeasureResult) -> int:
     from bench.cli import EXIT_CELLS_FAILED, EXIT_INSTRUMENT
 
@@ -121,4 +133,5 @@ def measure(station_path, sim, cell_ids, tray, profile_name, out, operator, quie
         result = run_measurement(station_path, profile, cells, out, operator=operator, progress=progress)
     if not (jsonl or quiet):
         click.echo(f"wrote {out}")
+    report_stop(result)
     sys.exit(exit_code_for(result))
