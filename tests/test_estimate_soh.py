@@ -68,6 +68,8 @@ def test_measured_capacity_wins() -> None:
     est = evaluate(batch)
     assert set(est.method) == {"measured"}
     np.testing.assert_allclose(est.soh, truth.soh, atol=1e-3)
+    np.testing.assert_allclose(est.capacity_ah, truth.soh * batch.nominal_capacity_ah, rtol=1e-3)
+    assert not any("uncalibrated" in w for ws in est.warnings for w in ws)
 
 
 def test_calibrate_then_evaluate_round_trip(tmp_path: Path) -> None:

@@ -124,7 +124,6 @@ def evaluate(batch: RecordBatch, model: SohModel | None = None) -> Estimates:
         use = quick
         soh[use], low[use], high[use] = fb[use], fb_lo[use], fb_hi[use]
         method[use] = "fallback"
-        _add(warnings, use, FALLBACK_WARNING)
     no_temperature = quick & ~np.isfinite(np.asarray(batch.temperature_c, dtype=float))
     _add(warnings, no_temperature, "temperature unknown: resistances taken as measured at 25 °C")
     _add(warnings, a.r0_from_pulse & quick, "R0 from the DC pulse (no spectrum): resistance growth overstated")
@@ -135,6 +134,7 @@ def evaluate(batch: RecordBatch, model: SohModel | None = None) -> Estimates:
     low[measured] = cap_soh[measured] - MEASURED_HALF_WIDTH
     high[measured] = cap_soh[measured] + MEASURED_HALF_WIDTH
     method[measured] = "measured"
+    _add(warnings, method == "fallback", FALLBACK_WARNING)
     partial = np.isfinite(a.discharge.capacity_ah) & ~a.reached_cutoff
     _add(warnings, partial, "discharge did not reach the cutoff voltage: capacity not used")
 
@@ -147,8 +147,10 @@ def evaluate(batch: RecordBatch, model: SohModel | None = None) -> Estimates:
     nothing = ~a.has_spectrum & ~has_discharge
     _add(warnings, nothing, "no spectrum and no discharge: nothing to estimate from")
     kk_failed = a.has_spectrum & ~a.kk_passed
-    kk_text = np.array([f"spectrum fails Lin-KK (max residual {100 * v:.1f} % > {100 * DEFAULT_KK_THRESHOLD:.0f} %)" for v in np.where(kk_failed, a.kk_max_residual, 0.0)])
-    _add(warnings, kk_failed, kk_text)
+    for i in np.flatnonzero(kk_failed):  # only the flagged records get a message
+        warnings[i].append(
+            f"spectrum fails Lin-KK (max residual {100 * a.kk_max_residual[i]:.1f} % > {100 * DEFAULT_KK_THRESHOLD:.0f} %)"
+        )
     poor = a.has_spectrum & (a.fit_rel_rmse > POOR_FIT_REL_RMSE)
     _add(warnings, poor, f"equivalent-circuit fit poor (rel. RMSE > {100 * POOR_FIT_REL_RMSE:.0f} %)")
     retest = not_complete | nothing | (kk_failed & ~measured)

@@ -106,8 +106,8 @@ def initial_values(circuit: Circuit, block: SpectrumBlock, fractions: Sequence[f
     if "qd" in circuit.names:
         # series CPE tail: start as a Warburg-like 0.6 exponent through the lowest-frequency point
         alpha_d = 0.6
-        params_qd = np.clip(-z.imag[rows, bottom], 1e-3 * scale, None)
-        qd = 1 / (params_qd / np.sin(alpha_d * np.pi / 2) * w_low**alpha_d)
+        tail_neg_im_ohm = np.clip(-z.imag[rows, bottom], 1e-3 * scale, None)
+        qd = np.sin(alpha_d * np.pi / 2) / (tail_neg_im_ohm * w_low**alpha_d)
     n_rq = circuit.elements.count("RQ")
     alpha0 = 0.8
     starts = []
