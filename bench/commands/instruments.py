@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from bench.station import StationConfig
 
 STATION_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -77,7 +81,7 @@ def _exit_instrument() -> int:
     return EXIT_INSTRUMENT
 
 
-def _identify_all(config, *, drain_errors: bool) -> int:
+def _identify_all(config: StationConfig, *, drain_errors: bool) -> int:
     """One line per configured instrument: `ok`/`FAIL`, name, driver, resource, IDN or the error. Returns failures."""
     from bench.station import open_configured
     from drivers.protocols import InstrumentError
