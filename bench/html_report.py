@@ -25,6 +25,7 @@ from bench.records import RaggedSeries, RecordBatch
 
 PLOT_WIDTH_IN = 9.0
 PLOT_HEIGHT_IN = 5.2
+MIN_POINTS_TO_DRAW_FIT = 6  # as the estimator: fewer points are not fitted
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def plot_data_for(batch: RecordBatch, index: int, z_fit: np.ndarray | None, kk_r
     if fit.size and not np.all(np.isfinite(fit)):
         fit = np.zeros(0, complex)
     kk = kk_residual[index][valid] if kk_residual is not None else np.zeros(0, complex)
+    if kk.size and not np.all(np.isfinite(kk)):
+        kk = np.zeros(0, complex)
     d_t, d_v, _d_i = series_slice(batch.discharge, index)
     p_t, p_v, p_i = series_slice(batch.pulse, index)
     return RecordPlotData(
@@ -71,6 +74,27 @@ def plot_data_for(batch: RecordBatch, index: int, z_fit: np.ndarray | None, kk_r
         pulse_voltage_v=p_v,
         pulse_current_a=p_i,
     )
+
+
+def spectrum_overlays(batch: RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """The fitted circuit's impedance and the Lin-KK residuals (real + 1j*imag) on each record's own frequencies.
+
+    The estimator keeps only what grading needs (parameters, fit quality, verdicts); the
+    page draws the curves too, so it asks the same public functions for them, in one
+    batch, on the records that have a spectrum.
+    """
+    from bench.estimate import fit_ecm, lin_kk
+
+    z = batch.z_real_ohm + 1j * batch.z_imag_ohm
+    z_fit = np.full(z.shape, np.nan + 0j)
+    kk_residual = np.full(z.shape, np.nan + 0j)
+    rows = np.flatnonzero(np.isfinite(batch.frequency_hz).sum(axis=1) >= MIN_POINTS_TO_DRAW_FIT)
+    if rows.size:
+        fit = fit_ecm(batch.frequency_hz[rows], z[rows])
+        z_fit[rows] = fit.z_fit
+        kk = lin_kk(batch.frequency_hz[rows], z[rows])
+        kk_residual[rows] = kk.residual_real + 1j * kk.residual_imag
+    return z_fit, kk_residual
 
 
 def _figure_svg(fig: Any) -> str:

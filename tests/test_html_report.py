@@ -70,3 +70,21 @@ def test_certificate_file_names_cannot_escape_the_folder(cell_id: str, tmp_path:
     assert "/" not in stem and ".." not in stem and len(stem) <= 70
     target = (tmp_path / f"{stem}.html").resolve()
     assert target.parent == tmp_path.resolve()
+
+
+def test_bench_report_renders_measured_records_with_fits_and_certificates(tmp_path: Path) -> None:
+    from cli_helpers import run_bench
+
+    out = tmp_path / "run.h5"
+    measured = run_bench("measure", "--sim", "--cell", "R-1", "--cell", "R-2", "--profile", "quick-grade",
+                         "--out", str(out), "--quiet", timeout_s=180)
+    assert measured.returncode == 0, measured.stderr
+    page_path = tmp_path / "report.html"
+    certificates = tmp_path / "certs"
+    run_bench("report", str(out), "--html", str(page_path), "--certificates", str(certificates), check=True)
+    page = page_path.read_text(encoding="utf-8")
+    assert page.count("<details id='rec-") == 2
+    assert page.count("<svg") == 3  # the summary figure and one per record
+    assert page.count("fitted circuit") == 2 and page.count("not measured") == 2  # no discharge in quick-grade
+    assert "sim-station" in page and "KEITHLEY" in page  # provenance: station and instrument identities
+    assert sorted(p.name for p in certificates.iterdir()) == ["0001-R-1.html", "0002-R-2.html"]

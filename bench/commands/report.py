@@ -36,7 +36,7 @@ def report(files, html_out, model_path, certificates_dir, title):
       bench report day1.h5 day2.h5 --model model.json --html week.html --certificates certs/
     """
     from bench.commands.evaluate import load_estimates
-    from bench.html_report import certificate_html, plot_data_for, report_html
+    from bench.html_report import certificate_html, plot_data_for, report_html, spectrum_overlays
     from bench.report import write_text
     from bench.store import record_provenance
 
@@ -44,9 +44,8 @@ def report(files, html_out, model_path, certificates_dir, title):
         import matplotlib  # noqa: F401
     except ImportError:
         raise click.UsageError("bench report needs matplotlib: pip install 'bench[report]'") from None
-    batch, estimates, rows = load_estimates(list(files), model_path)
-    z_fit = getattr(estimates, "z_fit", None)
-    kk_residual = getattr(estimates, "kk_residual", None)
+    batch, _estimates, rows = load_estimates(list(files), model_path)
+    z_fit, kk_residual = spectrum_overlays(batch)
     plot_data = [plot_data_for(batch, i, z_fit, kk_residual) for i in range(batch.n_records)]
     provenance = record_provenance(batch)
     write_text(html_out, report_html(title, rows, plot_data, provenance))

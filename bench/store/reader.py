@@ -181,3 +181,36 @@ def load_batch(paths: Iterable[str | Path]) -> RecordBatch:
         pulse=series("pulse"),
         rules_by_key=rules_by_key,
     )
+
+
+PROVENANCE_ATTRS = (
+    "station", "operator", "slot", "profile_name", "profile_sha256", "software_version", "started_utc",
+    "finished_utc", "status", "reason", "imported_from",
+)
+
+
+def record_provenance(batch: RecordBatch) -> list[dict[str, str]]:
+    """Who, where, with what and when, per record of a batch: for reports and certificates.
+
+    One open per file and one attribute read per record: meant for pages that show each
+    record anyway, not for the estimator's hot path.
+    """
+    provenance: list[dict[str, str]] = []
+    handles: dict[str, h5py.File] = {}
+    try:
+        for source, key in zip(batch.source_file, batch.record_key):
+            source = str(source)
+            if source not in handles:
+                handles[source] = h5py.File(source, "r")
+            group = handles[source][RECORDS_GROUP][str(key)]
+            entry = {"file": Path(source).name, "record": str(key)}
+            entry.update({name: text(group.attrs[name]) for name in PROVENANCE_ATTRS if name in group.attrs})
+            if "instruments" in group:
+                entry.update({f"instrument {name}": text(idn) for name, idn in group["instruments"].attrs.items()})
+            provenance.append(entry)
+    except READ_ERRORS as exc:
+        raise StoreError(f"cannot read the provenance of the records: {' '.join(str(exc).split())[:200]}") from None
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return provenance
