@@ -16,11 +16,24 @@ from drivers.hioki_bt4560 import HiokiBT4560  # noqa: E402
 from drivers.registry import open_instrument  # noqa: E402
 
 
-@pytest.fixture(params=["pty", "tcp"])
+@pytest.fixture(scope="module", params=["pty", "tcp"])
 def sim(request) -> Iterator:
+    """One simulated station per transport for the whole module; each test opens (and so resets) the driver."""
     with sim_station.SimulatedStation(cells=2, seed=1, chemistry="nmc", speed=200,
                                       bt4560_transport=request.param) as station:
         yield station
+
+
+@pytest.fixture(autouse=True)
+def no_faults_left_behind(request) -> Iterator[None]:
+    """Tests inject faults into the shared station at run time; clear them after each test."""
+    yield
+    if "sim" not in request.fixturenames:
+        return
+    faults = request.getfixturevalue("sim").plan.for_instrument("bt4560")
+    with faults.lock:
+        faults.delay_ms, faults.no_reply_after, faults.drop_after = 0.0, None, None
+        faults.corrupt_every, faults.error_after, faults.dropped, faults.error_pushed = None, None, False, False
 
 
 def open_meter(sim, **kwargs) -> HiokiBT4560:

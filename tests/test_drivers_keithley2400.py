@@ -29,11 +29,24 @@ def plain_output_state(resource: str, termination: str = "\n") -> str:
         instrument.close()
 
 
-@pytest.fixture(params=["tcp", "pty"])
+@pytest.fixture(scope="module", params=["tcp", "pty"])
 def sim(request) -> Iterator:
+    """One simulated station per transport for the whole module; each test opens (and so resets) the driver."""
     with sim_station.SimulatedStation(cells=2, seed=1, chemistry="nmc", speed=200,
                                       keithley2400_transport=request.param) as station:
         yield station
+
+
+@pytest.fixture(autouse=True)
+def no_faults_left_behind(request) -> Iterator[None]:
+    """Tests inject faults into the shared station at run time; clear them after each test."""
+    yield
+    if "sim" not in request.fixturenames:
+        return
+    faults = request.getfixturevalue("sim").plan.for_instrument("keithley2400")
+    with faults.lock:
+        faults.delay_ms, faults.no_reply_after, faults.drop_after = 0.0, None, None
+        faults.corrupt_every, faults.error_after, faults.dropped, faults.error_pushed = None, None, False, False
 
 
 @pytest.fixture
