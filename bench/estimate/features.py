@@ -30,8 +30,10 @@ def _segment_sum(series: RaggedSeries, values: np.ndarray) -> np.ndarray:
     ends = series.offsets[1:-1] - 1  # last sample of records 0..n-2: its segment crosses a boundary
     inside[ends[(ends >= 0) & (ends < total - 1)]] = False
     csum = np.concatenate([[0.0], np.cumsum(np.where(inside, values, 0.0))])
-    start = series.offsets[:-1]
-    stop = np.maximum(series.offsets[1:] - 1, start)  # segments of a record: start .. stop-1
+    # Segments of a record: start .. stop-1. Clipped, because records without samples at the
+    # end of the batch start at `total`, one past the last cumulative sum.
+    start = np.minimum(series.offsets[:-1], len(csum) - 1)
+    stop = np.maximum(np.minimum(series.offsets[1:] - 1, len(csum) - 1), start)
     return csum[stop] - csum[start]
 
 
