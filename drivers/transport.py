@@ -134,7 +134,8 @@ class VisaTransport:
                 "fix visa_library in the station file"
             ) from None
         try:
-            handle = self._manager.open_resource(self.resource, **self._open_kwargs())
+            handle = self._manager.open_resource(self.resource, open_timeout=self.settings.timeout_ms,
+                                                 **self._open_kwargs())
         except Exception as exc:  # pyvisa, pyvisa-py and pyserial each raise their own types here
             self._close_manager()
             raise ResourceUnavailable(
