@@ -78,3 +78,30 @@ def test_bad_profile_name_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
     assert "no-such-profile" in result.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_capacity_then_quick_grade_of_four_cells_into_one_file(tmp_path: Path) -> None:
+    """The reference test and the quick test of the same four cells: plain h5py reads both, SoH is measured."""
+    from drivers.sim.tray import make_tray
+
+    out = tmp_path / "tray.h5"
+    cells = [arg for n in range(1, 5) for arg in ("--cell", f"T-{n}")]
+    for profile, speed in (("capacity", "5000"), ("quick-grade", "200")):
+        result = run_bench("measure", "--sim", *cells, "--profile", profile, "--speed", speed, "--out", str(out),
+                           "--quiet", timeout_s=300)
+        assert result.returncode == 0, result.stderr
+    with h5py.File(out, "r") as handle:  # as docs/hdf5-format.md describes it
+        records = [handle["records"][key] for key in sorted(handle["records"])]
+        assert [r.attrs["profile_name"] for r in records] == ["capacity"] * 4 + ["quick-grade"] * 4
+        assert {r.attrs["status"] for r in records} == {"complete"}
+        discharge = next(step for step in records[0]["steps"].values() if step.attrs["kind"] == "cc_discharge")
+        assert discharge["voltage_v"].attrs["units"] == "V" and discharge["current_a"][-1] < 0
+        assert discharge["voltage_v"][-1] <= 2.6
+        spectrum = records[4]["steps/eis"]
+        assert spectrum["frequency_hz"][0] > 1000 and spectrum["frequency_hz"][-1] < 0.11
+    rows = json.loads(run_bench("evaluate", str(out), "--json", "-", "--quiet", check=True).stdout)
+    true_soh = {f"T-{cell.slot}": cell.true_soh for cell in make_tray(4, 0, "nmc").cells}
+    measured = [row for row in rows if row["method"] == "measured"]
+    assert len(measured) == 4
+    for row in measured:  # a C/3 discharge gives slightly less than the cell's full capacity
+        assert abs(row["soh"] - true_soh[row["cell_id"]]) < 0.02, row
