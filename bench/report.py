@@ -39,33 +39,53 @@ def _money(value: Any) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def warning_notes(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Number each distinct warning once (in order of first appearance), for footnotes under the table."""
+    notes: dict[str, int] = {}
+    for row in rows:
+        for warning in row.get("warnings") or []:
+            notes.setdefault(warning, len(notes) + 1)
+    return notes
+
+
+def _interval(row: dict[str, Any]) -> str:
+    low, high = row.get("soh_low"), row.get("soh_high")
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) or math.isnan(low) or math.isnan(high):
+        return "-"
+    return f"{100 * low:.0f}–{100 * high:.0f}"
+
+
 def grade_table(
     rows: list[dict[str, Any]], *, title: str = "Grade report", percent_columns: tuple[tuple[str, str], ...] = ()
 ) -> Table:
-    """One row per record; `percent_columns` adds (header, row key) columns shown as percentages."""
+    """One row per record; `percent_columns` adds (header, row key) columns shown as percentages.
+
+    Warnings are footnote numbers here (see `warning_notes`), so that the table stays one
+    line per record on an 80-column station terminal.
+    """
     currency = rows[0].get("currency", "") if rows else ""
+    notes = warning_notes(rows)
     table = Table(title=title, title_justify="left")
-    table.add_column("cell ID", overflow="fold")
-    table.add_column("SoH %", justify="right")
-    table.add_column("90 % interval", justify="right")
-    table.add_column("grade")
-    table.add_column(f"value {currency}".strip(), justify="right")
-    table.add_column("method")
+    table.add_column("cell ID", no_wrap=True)
+    table.add_column("SoH %", justify="right", no_wrap=True)
+    table.add_column("90 % int.", justify="right", no_wrap=True)
+    table.add_column("grade", no_wrap=True)
+    table.add_column(f"value {currency}".strip(), justify="right", no_wrap=True)
+    table.add_column("method", no_wrap=True)
     for header, _key in percent_columns:
-        table.add_column(header, justify="right")
-    table.add_column("warnings", overflow="fold")
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("notes", no_wrap=True)
     for row in rows:
         grade = str(row.get("grade", ""))
-        interval = f"{_percent(row.get('soh_low'))}–{_percent(row.get('soh_high'))}"
         table.add_row(
             str(row.get("cell_id", "")),
             _percent(row.get("soh")),
-            interval if row.get("soh_low") is not None else "-",
+            _interval(row),
             f"[{GRADE_STYLE.get(grade, 'white')}]{grade}[/]",
             _money(row.get("residual_value")),
             str(row.get("method", "")),
             *(_percent(row.get(key)) for _header, key in percent_columns),
-            "; ".join(row.get("warnings") or []),
+            ",".join(str(notes[w]) for w in row.get("warnings") or []),
         )
     return table
 
@@ -87,6 +107,8 @@ def print_report(
 ) -> None:
     console = console or Console()
     console.print(grade_table(rows, title=title, percent_columns=percent_columns))
+    for warning, number in warning_notes(rows).items():
+        console.print(f"  {number}: {warning}", highlight=False, markup=False)
     console.print(summary_line(rows), highlight=False)
 
 

@@ -62,7 +62,7 @@ def demo(cells, out, seed, speed, model_path):
         true_soh = truth.get(row["cell_id"])
         if true_soh is not None:
             row["true_soh_sim"] = round(true_soh, 4)
-    print_report(rows, console, title=f"Grade report: {out.name}", percent_columns=(("true SoH % (sim)", "true_soh_sim"),))
+    print_report(rows, console, title=f"Grade report: {out.name}", percent_columns=(("true %", "true_soh_sim"),))
     errors = [abs(r["soh"] - r["true_soh_sim"]) for r in rows if r.get("soh") is not None and "true_soh_sim" in r]
     if errors:
         console.print(
