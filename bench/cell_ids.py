@@ -2,9 +2,11 @@
 
 Why so strict about so little: the ID comes from a barcode scanner, a tray file or a
 CSV someone else wrote. It ends up in HDF5 attributes, terminal tables and JSON. It is
-never used as a file name or an HDF5 path (records are keyed `r000001`, ...), so the
-only things refused are what would break a table or a log line, or make two IDs look alike:
-nothing at all, control and invisible characters, unusual spaces, absurd lengths.
+never used as a file name or an HDF5 path by bench (records are keyed `r000001`, ...),
+but the reports and JSON it writes go on to other systems (label printers, ERP imports,
+file-per-cell exports) that may. So refused are what would break a table or a log line,
+make two IDs look alike, or read as a path elsewhere: nothing at all, control and
+invisible characters, unusual spaces, absurd lengths, path separators and `..`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 
 MAX_CELL_ID_CHARS = 128
+PATH_LIKE = ("/", "\\", "..")
 SHOWN_CHARS = 40
 
 
@@ -42,5 +45,11 @@ def validate_cell_id(raw: str) -> str:
             raise CellIdError(
                 f"cell ID {safe_repr(cell_id)} contains a control or invisible character "
                 f"(U+{ord(char):04X} at position {index + 1}): re-scan the label"
+            )
+    for fragment in PATH_LIKE:
+        if fragment in cell_id:
+            raise CellIdError(
+                f"cell ID {safe_repr(cell_id)} contains {fragment!r}, which other systems would read as a path: "
+                "enter the ID without it"
             )
     return cell_id

@@ -33,7 +33,7 @@ def sim() -> None:
 
 
 @sim.command()
-@click.option("--cells", type=click.IntRange(1, 64), default=8, show_default=True, help="Cells on the simulated tray.")
+@click.option("--cells", type=click.IntRange(1, 256), default=8, show_default=True, help="Cells on the simulated tray.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which simulated tray (cells and their ageing).")
 @click.option("--chemistry", type=click.Choice(["nmc", "lfp"]), default="nmc", show_default=True, help="Cell chemistry.")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
