@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("matplotlib", reason="the HTML report needs the optional matplotlib extra")
 
-from bench.html_report import RecordPlotData, certificate_html, report_html  # noqa: E402
+from bench.html_report import RecordPlotData, certificate_html, record_figure_svg, render_record_figures, report_html  # noqa: E402
 from bench.commands.report import safe_file_stem  # noqa: E402
 
 
@@ -44,7 +44,7 @@ def test_page_has_summary_every_record_and_its_plots_and_no_network_reference() 
     rows = [_row("C-1", "A", 0.93), _row("C-2", "recycle", 0.61), _row("<script>x</script>", "retest", float("nan"))]
     data = [_plot_data(True), _plot_data(False), _plot_data(False)]
     provenance = [{"station": "sim-station", "operator": "anna", "profile": "quick-grade"}] * 3
-    page = report_html("Tray 7", rows, data, provenance)
+    page = report_html("Tray 7", rows, render_record_figures(data), provenance)
 
     assert page.index("id='summary'") < page.index("id='records'")
     assert page.count("<details id='rec-") == 3
@@ -60,8 +60,15 @@ def test_page_has_summary_every_record_and_its_plots_and_no_network_reference() 
 
 
 def test_certificate_names_the_cell_grade_and_value() -> None:
-    page = certificate_html(_row("C-9", "B", 0.84), {"station": "s1"}, _plot_data(False))
+    page = certificate_html(_row("C-9", "B", 0.84), {"station": "s1"}, record_figure_svg(_plot_data(False)))
     assert "C-9" in page and ">B<" in page and "84.0 %" in page and "12.50 EUR" in page
+
+
+def test_figures_drawn_in_worker_processes_match_the_serial_ones() -> None:
+    data = [_plot_data(i % 2 == 0) for i in range(20)]
+    parallel = render_record_figures(data, workers=2)
+    assert len(parallel) == 20 and all(svg.startswith("<svg") for svg in parallel)
+    assert parallel[3] == render_record_figures(data[3:4], workers=1)[0]
 
 
 @pytest.mark.parametrize("cell_id", ["../../etc/passwd", "a/b", "\x00\x07", "x" * 5000, ""])

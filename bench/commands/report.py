@@ -36,7 +36,7 @@ def report(files, html_out, model_path, certificates_dir, title):
       bench report day1.h5 day2.h5 --model model.json --html week.html --certificates certs/
     """
     from bench.commands.evaluate import load_estimates
-    from bench.html_report import certificate_html, plot_data_for, report_html, spectrum_overlays
+    from bench.html_report import certificate_html, plot_data_for, render_record_figures, report_html, spectrum_overlays
     from bench.report import write_text
     from bench.store import record_provenance
 
@@ -48,10 +48,11 @@ def report(files, html_out, model_path, certificates_dir, title):
     z_fit, kk_residual = spectrum_overlays(batch)
     plot_data = [plot_data_for(batch, i, z_fit, kk_residual) for i in range(batch.n_records)]
     provenance = record_provenance(batch)
-    write_text(html_out, report_html(title, rows, plot_data, provenance))
+    figures = render_record_figures(plot_data)
+    write_text(html_out, report_html(title, rows, figures, provenance))
     click.echo(f"wrote {html_out} ({len(rows)} record(s))")
     if certificates_dir is not None:
         certificates_dir.mkdir(parents=True, exist_ok=True)
-        for i, (row, data, prov) in enumerate(zip(rows, plot_data, provenance)):
-            write_text(certificates_dir / f"{safe_file_stem(str(row.get('cell_id', '')), i)}.html", certificate_html(row, prov, data))
+        for i, (row, figure, prov) in enumerate(zip(rows, figures, provenance)):
+            write_text(certificates_dir / f"{safe_file_stem(str(row.get('cell_id', '')), i)}.html", certificate_html(row, prov, figure))
         click.echo(f"wrote {len(rows)} certificate(s) to {certificates_dir}")
