@@ -86,7 +86,7 @@ def test_capacity_then_quick_grade_of_four_cells_into_one_file(tmp_path: Path) -
 
     out = tmp_path / "tray.h5"
     cells = [arg for n in range(1, 5) for arg in ("--cell", f"T-{n}")]
-    for profile, speed in (("capacity", "5000"), ("quick-grade", "200")):
+    for profile, speed in (("capacity", "2000"), ("quick-grade", "200")):
         result = run_bench("measure", "--sim", *cells, "--profile", profile, "--speed", speed, "--out", str(out),
                            "--quiet", timeout_s=300)
         assert result.returncode == 0, result.stderr
