@@ -94,6 +94,12 @@ def parse_error_entry(reply: str, *, instrument: str) -> ErrorEntry:
     return ErrorEntry(int(match.group(1)), match.group(2))
 
 
+def _failure_without_name(message: str, name: str) -> str:
+    """`"bt4560: no reply from X within 1000 ms"` -> `"no reply from X within 1000 ms"`, to reword it in context."""
+    prefix = f"{name}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
 class ScpiSession:
     """One instrument's SCPI conversation over a Transport.
 
@@ -110,6 +116,7 @@ class ScpiSession:
         self._closed = False
         self._quiet_ms: int | None = None  # how long a serial line must be quiet after the next reconnect
         self._unconfirmed: str | None = None  # last command written since the last reply arrived
+        self._link_failure: str | None = None  # what went wrong with the link, for the next message
         self._idn: str | None = None
 
     @property
@@ -134,9 +141,9 @@ class ScpiSession:
                 raise ConnectionLost(f"{exc}") from None
             self._needs_reconnect = False
             if unconfirmed is not None:
+                failure = self._link_failure or f"the connection to {self.resource} dropped"
                 raise UnconfirmedCommand(
-                    f"{self.name}: the connection to {self.resource} dropped after {unconfirmed!r}; "
-                    "it may not have been applied"
+                    f"{self.name}: {failure} after {unconfirmed!r} was sent; it may not have been applied"
                 )
 
     def write(self, command: str) -> None:
@@ -144,8 +151,9 @@ class ScpiSession:
         self._ensure_link()
         try:
             self.transport.write(command)
-        except ConnectionLost:
+        except ConnectionLost as exc:
             self._needs_reconnect = True
+            self._link_failure = _failure_without_name(str(exc), self.name)
             raise
         self._unconfirmed = command
 
@@ -164,11 +172,13 @@ class ScpiSession:
                 self.transport.write(command)
                 reply = self.transport.read(timeout_ms=timeout_ms).strip()
                 self._unconfirmed = None  # a reply proves everything sent before it arrived
+                self._link_failure = None
                 return reply
             except UnconfirmedCommand:
                 raise
             except ConnectionLost as exc:
                 self._needs_reconnect = True  # a late reply may still arrive: never read it as the next answer
+                self._link_failure = _failure_without_name(str(exc), self.name)
                 last_error = exc
         tries = f" after {attempts} attempts" if attempts > 1 else ""
         raise ConnectionLost(f"{last_error}{tries}: check the connection to {self.name}") from None
