@@ -38,7 +38,12 @@ class ProfileError(Exception):
 
 @dataclass(frozen=True)
 class CellType:
-    """What a cell of one type tolerates, and its beginning-of-life figures."""
+    """What a cell of one type tolerates, and its beginning-of-life figures.
+
+    `ocv_soc`/`ocv_voltage_v` are the cell type's open-circuit voltage curve (the optional
+    `[ocv]` table), empty when the file has none: the estimator reads a record's state of
+    charge off it, because impedance depends on SOC and the calibrated model must know it.
+    """
 
     name: str
     chemistry: str
@@ -51,6 +56,8 @@ class CellType:
     min_temperature_c: float
     max_temperature_c: float
     reference_r0_ohm: float
+    ocv_soc: tuple[float, ...] = ()  # strictly increasing, 0..1
+    ocv_voltage_v: tuple[float, ...] = ()  # non-decreasing, same length
 
 
 @dataclass(frozen=True)
@@ -252,6 +259,13 @@ CELL_TYPE_SPECS: dict[str, Spec] = {
     "max_temperature_c": Spec("float", REQUIRED, low=-60.0, high=100.0),
     "reference_r0_ohm": Spec("float", REQUIRED, low=0.0, high=100.0, low_open=True),
 }
+OCV_TABLE = "ocv"  # the optional [ocv] table of a cell type file
+OCV_SPECS: dict[str, Spec] = {
+    "soc": Spec("floats", REQUIRED),
+    "voltage_v": Spec("floats", REQUIRED),
+}
+MIN_OCV_POINTS = 5
+OCV_SOC_COVERAGE = (0.05, 0.95)  # an OCV table must reach at least this far towards empty and full
 
 SAFETY_SPECS: dict[str, Spec] = {
     "min_voltage_v": Spec("float", None, low=0.0, high=100.0),
@@ -399,13 +413,60 @@ def load_cell_type(name_or_path: str | Path) -> CellType:
                 f"{', '.join(builtin_cell_type_names())}, or give a path to a .toml file"
             )
     _text, raw = _read_toml(path, "cell type")
-    values = _table(str(path), raw, CELL_TYPE_SPECS)
+    _check_keys(str(path), raw, (*CELL_TYPE_SPECS, OCV_TABLE))
+    raw_ocv = raw.get(OCV_TABLE)
+    values = _table(str(path), {k: v for k, v in raw.items() if k != OCV_TABLE}, CELL_TYPE_SPECS)
     values.pop("description")
     if values["min_voltage_v"] >= values["max_voltage_v"]:
         raise ProfileError(f"{path}: min_voltage_v {values['min_voltage_v']:g} must be below max_voltage_v {values['max_voltage_v']:g}")
     if values["min_temperature_c"] >= values["max_temperature_c"]:
         raise ProfileError(f"{path}: min_temperature_c must be below max_temperature_c")
+    if raw_ocv is not None:
+        values["ocv_soc"], values["ocv_voltage_v"] = _ocv_table(f"{path} [{OCV_TABLE}]", raw_ocv, values)
     return CellType(**values)
+
+
+def _ocv_table(where: str, raw: Any, cell: dict[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Check a cell type's `[ocv]` table: a usable, monotone OCV(SOC) curve inside the cell's voltage window.
+
+    Why so strict: SOC is read off this curve by inverting it, which needs voltage to
+    rise with SOC; a table that misses the ends, or leaves the cell's window, is a typo.
+    """
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: must be a table with soc = [...] and voltage_v = [...]")
+    values = _table(where, raw, OCV_SPECS)
+    soc, voltage_v = values["soc"], values["voltage_v"]
+    for key, array in (("soc", soc), ("voltage_v", voltage_v)):
+        if not all(math.isfinite(v) for v in array):
+            raise ProfileError(f"{where}: {key} holds a value that is not a finite number; give plain numbers")
+    if len(soc) != len(voltage_v):
+        raise ProfileError(f"{where}: soc has {len(soc)} values and voltage_v {len(voltage_v)}; give one voltage per SOC")
+    if len(soc) < MIN_OCV_POINTS:
+        raise ProfileError(f"{where}: soc has {len(soc)} values; give at least {MIN_OCV_POINTS} points of the OCV curve")
+    if any(not 0.0 <= s <= 1.0 for s in soc):
+        raise ProfileError(f"{where}: soc = {_short(soc)} leaves 0..1; give SOC as a fraction (0.5, not 50)")
+    if any(b <= a for a, b in zip(soc, soc[1:])):
+        raise ProfileError(f"{where}: soc = {_short(soc)} must be strictly increasing")
+    low, high = OCV_SOC_COVERAGE
+    if soc[0] > low or soc[-1] < high:
+        raise ProfileError(
+            f"{where}: soc runs {soc[0]:g}..{soc[-1]:g}; the table must cover at least {low:g}..{high:g}"
+        )
+    if any(b < a for a, b in zip(voltage_v, voltage_v[1:])):
+        raise ProfileError(f"{where}: voltage_v = {_short(voltage_v)} must not decrease as soc increases")
+    v_min, v_max = cell["min_voltage_v"], cell["max_voltage_v"]
+    if voltage_v[0] < v_min or voltage_v[-1] > v_max:
+        raise ProfileError(
+            f"{where}: voltage_v runs {voltage_v[0]:g}..{voltage_v[-1]:g} V, outside the cell's "
+            f"min_voltage_v..max_voltage_v {v_min:g}..{v_max:g} V"
+        )
+    return soc, voltage_v
+
+
+def _short(values: tuple[float, ...]) -> str:
+    """A list for an error message, cut short so that the message stays one readable line."""
+    shown = ", ".join(f"{v:g}" for v in values[:8])
+    return f"[{shown}{', ...' if len(values) > 8 else ''}]"
 
 
 # ---------------------------------------------------------------- profiles

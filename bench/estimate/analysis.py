@@ -14,6 +14,7 @@ from bench.estimate.circuits import parse_circuit
 from bench.estimate.features import DischargeFeatures, PulseFeatures, discharge_features, pulse_features
 from bench.estimate.fit import DEFAULT_CIRCUIT, fit_ecm
 from bench.estimate.kk import lin_kk
+from bench.estimate.soc import record_soc
 from bench.records import RecordBatch
 
 MIN_SPECTRUM_POINTS = 6
@@ -70,6 +71,8 @@ class Analysis:
     discharge: DischargeFeatures
     pulse: PulseFeatures
     reached_cutoff: np.ndarray  # (n,) bool
+    soc: np.ndarray  # (n,) SOC at measurement time: measured, else from OCV (bench.estimate.soc), else NaN
+    soc_source: np.ndarray  # (n,) str: "measured" | "ocv" | ""
 
     def param(self, name: str) -> np.ndarray:
         return self.params[:, self.param_names.index(name)]
@@ -113,7 +116,8 @@ def analyse(batch: RecordBatch, circuit: str = DEFAULT_CIRCUIT) -> Analysis:
     cutoff = discharge_cutoff_v(batch)
     reached = np.isfinite(discharge.capacity_ah) & (discharge.capacity_ah > 0)
     reached &= np.where(np.isfinite(cutoff), discharge.end_voltage_v <= cutoff + CUTOFF_TOLERANCE_V, True)
+    soc = record_soc(batch)
     return Analysis(
         has_spectrum, params, parsed.names, rel_rmse, kk_max, kk_pass, z_abs_at * factor[:, None], r0_25, from_pulse,
-        growth, discharge, pulse, reached,
+        growth, discharge, pulse, reached, soc.soc, soc.source,
     )

@@ -50,6 +50,8 @@ class Estimates:
     capacity_ah: np.ndarray  # measured discharge capacity, NaN without a complete discharge
     energy_wh: np.ndarray
     dc_resistance_ohm: np.ndarray
+    soc: np.ndarray  # state of charge at measurement time, 0..1, NaN where unknown
+    soc_source: np.ndarray  # "measured" | "ocv" (read off the cell type's OCV curve) | ""
 
     @property
     def n_records(self) -> int:
@@ -86,6 +88,8 @@ class Estimates:
                     "capacity_ah": num(self.capacity_ah[i]),
                     "energy_wh": num(self.energy_wh[i]),
                     "dc_resistance_ohm": num(self.dc_resistance_ohm[i]),
+                    "soc": num(self.soc[i]),
+                    "soc_source": str(self.soc_source[i]),
                 }
             )
         return rows
@@ -183,4 +187,6 @@ def evaluate(batch: RecordBatch, model: SohModel | None = None) -> Estimates:
         capacity_ah=np.where(a.reached_cutoff, a.discharge.capacity_ah, np.nan),
         energy_wh=np.where(a.reached_cutoff, a.discharge.energy_wh, np.nan),
         dc_resistance_ohm=a.pulse.dc_resistance_ohm,
+        soc=a.soc,
+        soc_source=a.soc_source,
     )

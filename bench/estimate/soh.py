@@ -47,7 +47,9 @@ def feature_names() -> tuple[str, ...]:
 
 def quick_test_features(batch: RecordBatch, analysis: Analysis) -> np.ndarray:
     """(n, k) features in ``feature_names()`` order: log resistances relative to the cell type's R0 at 25 °C,
-    temperature as 1000/T - 1000/T_ref, SOC (NaN where unknown; the model treats NaN as its training centre)."""
+    temperature as 1000/T - 1000/T_ref, SOC (measured, else from OCV: `analysis.soc`; NaN where unknown, which
+    the model treats as its training centre). `calibrate` and `evaluate` both call this, so a model sees the same
+    filled SOC in training and in use."""
     ref = np.asarray(batch.reference_r0_ohm, dtype=float)[:, None]
     factor = arrhenius_factor(np.asarray(batch.temperature_c, dtype=float))[:, None]
     names = analysis.param_names
@@ -59,7 +61,7 @@ def quick_test_features(batch: RecordBatch, analysis: Analysis) -> np.ndarray:
         logs = np.log(np.column_stack([r, analysis.z_abs_at]) / ref)
         t_k = np.asarray(batch.temperature_c, dtype=float) + 273.15
         inv_t = 1000 / t_k - 1000 / (REFERENCE_TEMPERATURE_C + 273.15)
-    return np.column_stack([np.exp(logs[:, 0]), logs, inv_t, np.asarray(batch.soc, dtype=float)])
+    return np.column_stack([np.exp(logs[:, 0]), logs, inv_t, np.asarray(analysis.soc, dtype=float)])
 
 
 def fallback_soh(resistance_growth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -99,6 +99,29 @@ def attr_value(value: Any) -> Any:
     return str(value)
 
 
+def cell_type_attr(value: Any) -> Any:
+    """A cell type field -> its attribute value; None means "write nothing".
+
+    Lists of numbers (the OCV table) become float64 array attributes, so that plain h5py
+    reads them as arrays; an empty list (a cell type without that table) is left out.
+    Everything else is encoded as any other attribute (`attr_value`).
+    """
+    if isinstance(value, (list, tuple, np.ndarray)) and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in value
+    ):
+        return np.asarray(value, dtype=np.float64) if len(value) else None
+    return attr_value(value)
+
+
+def cell_type_field(value: Any) -> Any:
+    """An attribute of a record's cell_type group -> a Python value (arrays -> tuples of floats, text -> str)."""
+    if isinstance(value, (str, bytes)):
+        return text(value)
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        return tuple(float(v) for v in value.ravel())
+    return value.item() if hasattr(value, "item") else value
+
+
 def text(value: Any) -> str:
     """An attribute read back as text (h5py may give bytes for fixed-length strings)."""
     if isinstance(value, bytes):

@@ -14,7 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from bench.store.format import CELL_TYPE_GROUP, FINAL_STATUSES, INCOMPLETE, STEPS_GROUP, text
+from bench.store.format import CELL_TYPE_GROUP, FINAL_STATUSES, INCOMPLETE, STEPS_GROUP, cell_type_field, text
 
 ROW_STRINGS = ("key", "cell_id", "measurement_id", "status", "reason", "profile_name", "profile_sha256",
                "started_utc", "finished_utc", "cell_type", "chemistry")
@@ -72,12 +72,10 @@ def first_steps(group: h5py.Group) -> dict[str, h5py.Group]:
 
 
 def cell_type_of(group: h5py.Group) -> dict[str, Any]:
+    """The record's cell type as stored: numbers, text, and the OCV table (if any) as tuples of floats."""
     if CELL_TYPE_GROUP not in group:
         return {}
-    out = {}
-    for name, value in group[CELL_TYPE_GROUP].attrs.items():
-        out[name] = text(value) if isinstance(value, (str, bytes)) else value.item() if hasattr(value, "item") else value
-    return out
+    return {name: cell_type_field(value) for name, value in group[CELL_TYPE_GROUP].attrs.items()}
 
 
 def read_row(key: str, group: h5py.Group) -> RecordRow:

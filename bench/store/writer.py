@@ -24,6 +24,7 @@ from bench.store.format import (
     RecordMeta,
     StoreError,
     attr_value,
+    cell_type_attr,
     check_step_name,
     units_for,
     utc_now,
@@ -58,7 +59,9 @@ def write_meta(group: h5py.Group, key: str, meta: RecordMeta, *, started_utc: st
     profile.attrs["units"] = ""
     cell_type = group.create_group(CELL_TYPE_GROUP)
     for name, value in meta.cell_type.items():
-        cell_type.attrs[name] = attr_value(value)
+        encoded = cell_type_attr(value)
+        if encoded is not None:
+            cell_type.attrs[name] = encoded
     instruments = group.create_group(INSTRUMENTS_GROUP)
     for name, idn in meta.instruments.items():
         instruments.attrs[name] = str(idn)
