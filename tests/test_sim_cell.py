@@ -151,3 +151,84 @@ def test_time_step_is_elementwise_over_arrays_of_states() -> None:
         assert batch.temperature_c[k] == pytest.approx(single.temperature_c)
     voltages = terminal_voltage_v(params, batch, currents)
     assert voltages.shape == (3,) and voltages[0] < voltages[1] < voltages[2]
+
+
+def test_default_tray_is_unchanged_bit_for_bit() -> None:
+    # pinned draws of seed 0: the demo and the end-to-end tests read the truth by rebuilding this tray
+    expected = [
+        (0.9558955165112537, 0.5363436593616493, 25.590877114338955, 25.59133894684183, 0.03171425720653692),
+        (0.6323296156692749, 0.3355025055788231, 24.705361347091078, 24.711469629484494, 0.0565750124793823),
+        (0.9579890963159354, 0.3960846806535252, 24.86864611600458, 24.59155404897779, 0.03401791976482134),
+    ]
+    for tray in (make_tray(3, seed=0), make_tray(3, seed=0, soc_range=(0.30, 0.60))):
+        got = [(c.true_soh, c.state.soc, c.state.temperature_c, c.state.ambient_c, c.r0_ohm) for c in tray.cells]
+        assert got == expected
+
+
+AMBIENT_C = (-10.0, 45.0)
+SOC = (0.1, 0.9)
+
+
+def test_tray_with_ranges_is_reproducible_spans_them_and_keeps_each_cell() -> None:
+    spread = make_tray(64, seed=7, ambient_c_range=AMBIENT_C, soc_range=SOC)
+    again = make_tray(64, seed=7, ambient_c_range=AMBIENT_C, soc_range=SOC)
+    default = make_tray(64, seed=7)
+    temps = np.array([c.state.temperature_c for c in spread.cells])
+    socs = np.array([c.state.soc for c in spread.cells])
+    assert temps.tolist() == [c.state.temperature_c for c in again.cells]
+    assert socs.tolist() == [c.state.soc for c in again.cells]
+    assert np.all((temps >= -10.0) & (temps <= 45.0)) and temps.min() < 0.0 and temps.max() > 35.0
+    assert np.all((socs >= 0.1) & (socs <= 0.9)) and socs.min() < 0.2 and socs.max() > 0.8
+    # the thermal state starts at the drawn ambient (the cell has soaked there)
+    assert temps.tolist() == [c.state.ambient_c for c in spread.cells]
+    # the same cells as on the default tray: SoH and every aged parameter
+    assert [c.params for c in spread.cells] == [c.params for c in default.cells]
+    assert [c.true_soh for c in spread.cells] == [c.true_soh for c in default.cells]
+    # a cell is the same cell whatever the tray size, ranges included
+    small = make_tray(5, seed=7, ambient_c_range=AMBIENT_C, soc_range=SOC)
+    assert small.cells[4].state == spread.cells[4].state
+    # only the start SOC moves with soc_range: the cells' ranks stay
+    assert np.array_equal(np.argsort(socs), np.argsort([c.state.soc for c in default.cells]))
+
+
+def test_resting_cell_stays_at_its_ambient() -> None:
+    tray = make_tray(2, seed=4, ambient_c_range=(-10.0, -10.0))
+    tray.advance(3600.0)
+    assert tray.temperature_c() == pytest.approx(-10.0, abs=1e-9)
+
+
+def test_cold_cell_shows_a_larger_r0_in_its_spectrum_than_the_same_cell_warm() -> None:
+    from bench.estimate import fit_ecm
+    from drivers.sim.cell import arrhenius_factor
+
+    frequency_hz = np.logspace(np.log10(1050.0), -1.0, 26)  # the BT4560's sweep
+    spectra, true_r0 = [], []
+    for ambient_c in (-10.0, 40.0):
+        tray = make_tray(3, seed=3, ambient_c_range=(ambient_c, ambient_c))
+        tray.connected_slot = 3
+        spectra.append([tray.impedance_ohm(f) for f in frequency_hz])
+        cell = tray.cells[2]
+        true_r0.append(cell.r0_ohm * float(arrhenius_factor(ambient_c, cell.chemistry.activation_r0_j_per_mol)))
+    fit = fit_ecm(frequency_hz, np.array(spectra))
+    r0_cold, r0_warm = fit.param("r0_ohm")
+    assert fit.converged.all()
+    assert r0_cold > 2.0 * r0_warm
+    assert r0_cold == pytest.approx(true_r0[0], rel=0.05) and r0_warm == pytest.approx(true_r0[1], rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"ambient_c_range": (45.0, -10.0)}, "low end is above the high end"),
+        ({"ambient_c_range": (-40.0, 10.0)}, "-30..60 C"),
+        ({"ambient_c_range": (0.0, 61.0)}, "-30..60 C"),
+        ({"soc_range": (0.2, 1.2)}, "0..1"),
+        ({"soc_range": (-0.1, 0.5)}, "0..1"),
+        ({"soc_range": (0.7, 0.6)}, "low end is above the high end"),
+        ({"soc_range": (float("nan"), 0.5)}, "finite"),
+    ],
+)
+def test_bad_ranges_are_one_line_value_errors(options: dict, words: str) -> None:
+    with pytest.raises(ValueError, match=words) as info:
+        make_tray(2, seed=0, **options)
+    assert "\n" not in str(info.value)

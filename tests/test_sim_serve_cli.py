@@ -85,3 +85,71 @@ def test_bad_faults_is_one_line_and_exit_2() -> None:
 def test_serve_help_has_examples() -> None:
     result = run_bench("sim", "serve", "--help", check=True)
     assert "Examples:" in result.stdout and "--station-out" in result.stdout
+
+
+def test_serve_spreads_ambient_and_soc_and_the_bt4560_reports_them(tmp_path: Path) -> None:
+    from drivers.sim.cell import ocv_v
+    from drivers.sim.tray import make_tray
+
+    station = tmp_path / "station.toml"
+    server = subprocess.Popen(
+        [bench_executable(), "sim", "serve", "--cells", "4", "--seed", "5", "--speed", "50",
+         "--ambient-c", "-10:45", "--soc", "0.1:0.9", "--station-out", str(station)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    truth = make_tray(4, 5, ambient_c_range=(-10.0, 45.0), soc_range=(0.1, 0.9)).cells
+    try:
+        deadline = time.monotonic() + 20
+        while not station.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        config = tomllib.loads(station.read_text())
+        manager = pyvisa.ResourceManager("@py")
+        bt = config["instruments"]["bt4560"]
+        meter = manager.open_resource(bt["resource"], baud_rate=bt["baud_rate"], read_termination="\r\n",
+                                      write_termination="\r\n", timeout=5000)
+        switch = manager.open_resource(config["instruments"]["switch"]["resource"], read_termination="\n",
+                                       write_termination="\n", timeout=5000)
+        meter.write(":FUNC V")
+        for cell in truth:
+            switch.write(f":ROUT:CLOS (@{cell.slot})")
+            assert switch.query(":ROUT:CLOS?") == str(cell.slot)  # the relay has moved before the meter reads
+            temperature_c = float(meter.query(":MEAS:TEMP?"))
+            assert -10.0 <= temperature_c <= 45.0
+            assert temperature_c == pytest.approx(cell.state.ambient_c, abs=0.3)
+            assert float(meter.query(":READ?")) == pytest.approx(float(ocv_v(cell.chemistry, cell.state.soc)), abs=2e-3)
+        assert meter.query(":SYST:ERR?") == '0,"No error"'
+        temps = sorted(c.state.ambient_c for c in truth)
+        assert temps[-1] - temps[0] > 20.0  # the four cells do spread over the range
+        meter.close()
+        switch.close()
+        manager.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    assert server.returncode == 0, server.stderr.read()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--ambient-c", "45:-10"), "low end is above the high end"),
+        (("--ambient-c=-40:10",), "-30..60 C"),
+        (("--ambient-c", "cold"), "LO:HI"),
+        (("--soc", "0.2:1.5"), "0..1"),
+        (("--soc", "0.1:0.5:0.9"), "LO:HI"),
+    ],
+)
+def test_bad_ranges_are_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], words: str) -> None:
+    station = tmp_path / "station.toml"
+    result = run_bench("sim", "serve", *args, "--station-out", str(station), timeout_s=30)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(error_lines) == 1 and words in error_lines[0]
+    assert not station.exists()
+
+
+def test_serve_help_shows_the_range_options_with_an_example() -> None:
+    result = run_bench("sim", "serve", "--help", check=True)
+    assert "--ambient-c LO:HI" in result.stdout and "--soc LO:HI" in result.stdout
+    assert "--ambient-c -10:45 --soc 0.1:0.9" in result.stdout

@@ -1,6 +1,7 @@
 """`SimulatedStation`: a whole simulated test station (tray, instruments, servers) as a context manager.
 
-On enter it builds the tray from (cells, seed, chemistry), applies the faults, starts
+On enter it builds the tray from (cells, seed, chemistry, and optionally the ranges of
+ambient temperature and start SOC the cells are spread over), applies the faults, starts
 every instrument's server in background threads, and knows each one's VISA resource;
 `write_station_file` writes the station file `bench` reads (docs/architecture.md).
 On exit it stops the servers and closes every socket and pseudo-terminal.
@@ -21,7 +22,7 @@ from drivers.sim.keithley2400 import Keithley2400
 from drivers.sim.scpi import ScpiInstrument
 from drivers.sim.switch import TraySwitch
 from drivers.sim.transports import LineSession, PtyServer, TcpServer
-from drivers.sim.tray import Tray, make_tray
+from drivers.sim.tray import DEFAULT_SOC_RANGE, Tray, make_tray
 
 TRANSPORTS = ("pty", "tcp")
 SERIAL_BAUD_RATE = 9600
@@ -49,6 +50,8 @@ class SimulatedStation:
         bt4560_transport: str = "pty",
         keithley2400_transport: str = "tcp",
         keithley2400_model: str = "2400",
+        ambient_c_range: tuple[float, float] | None = None,
+        soc_range: tuple[float, float] = DEFAULT_SOC_RANGE,
     ) -> None:
         for name, transport in (("bt4560", bt4560_transport), ("keithley2400", keithley2400_transport)):
             if transport not in TRANSPORTS:
@@ -56,7 +59,7 @@ class SimulatedStation:
         self.speed = float(speed)
         self.clock = ScaledClock(self.speed)
         self.plan: FaultPlan = parse_faults(faults)
-        self.tray: Tray = make_tray(cells, seed, chemistry)
+        self.tray: Tray = make_tray(cells, seed, chemistry, ambient_c_range=ambient_c_range, soc_range=soc_range)
         for slot in self.plan.reversed_slots | self.plan.over_temp_slots:
             if not 1 <= slot <= cells:
                 raise ValueError(f"fault slot {slot} is not on a tray of {cells} cells")

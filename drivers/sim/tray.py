@@ -211,26 +211,73 @@ class Tray:
             return None if cell is None else cell.state.temperature_c
 
 
-def make_cell(slot: int, seed: int, chemistry: Chemistry) -> SimCell:
-    """Cell `slot` of tray `seed`: the same cell whatever the tray size (its generator is seeded by both)."""
+AMBIENT_LIMITS_C = (-30.0, 60.0)
+SOC_LIMITS = (0.0, 1.0)
+DEFAULT_SOC_RANGE = (0.30, 0.60)
+
+
+def check_range(name: str, value_range: tuple[float, float], limits: tuple[float, float], unit: str = "") -> tuple[float, float]:
+    """`value_range` as a (low, high) float pair inside `limits`; ValueError in one line otherwise.
+
+    Shared by `make_tray` and the `bench sim serve` options, so both refuse the same ranges
+    with the same words.
+    """
+    try:
+        low, high = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} {value_range!r}: give two numbers LO:HI") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name} {low:g}:{high:g}: both ends must be finite numbers")
+    if low > high:
+        raise ValueError(f"{name} {low:g}:{high:g}: the low end is above the high end; give LO:HI with LO <= HI")
+    if low < limits[0] or high > limits[1]:
+        raise ValueError(f"{name} {low:g}:{high:g}: must lie within {limits[0]:g}..{limits[1]:g}{unit}")
+    return low, high
+
+
+def make_cell(slot: int, seed: int, chemistry: Chemistry, *,
+              ambient_c_range: tuple[float, float] | None = None,
+              soc_range: tuple[float, float] = DEFAULT_SOC_RANGE) -> SimCell:
+    """Cell `slot` of tray `seed`: the same cell whatever the tray size (its generator is seeded by both).
+
+    The draws keep one order whatever the options, so a cell's SoH and resistances never
+    depend on the temperature or SOC it is measured at: SoH, spread, ambient near 25 C,
+    start SOC (one uniform draw, scaled onto `soc_range`), thermal offset; then, only when
+    `ambient_c_range` is given, the ambient uniform over that range. That ambient stands
+    for a temperature chamber or a cold store: the cell has soaked in it, so its
+    temperature starts at the ambient and rests there.
+    """
+    soc_low, soc_high = check_range("SOC range", soc_range, SOC_LIMITS)
     rng = np.random.default_rng([seed, slot])
     soh = float(rng.uniform(0.60, 1.00))
     spread = rng.lognormal(mean=0.0, sigma=0.05, size=4)
     params = CellParameters.aged(chemistry, soh, spread)
     ambient_c = 25.0 + float(rng.normal(0.0, 0.3))
-    state = CellState(
-        soc=float(rng.uniform(0.30, 0.60)),
-        v_rc1_v=0.0,
-        v_rc2_v=0.0,
-        temperature_c=ambient_c + float(rng.normal(0.0, 0.2)),
-        ambient_c=ambient_c,
-    )
+    soc = float(rng.uniform(soc_low, soc_high))
+    temperature_c = ambient_c + float(rng.normal(0.0, 0.2))
+    if ambient_c_range is not None:
+        low_c, high_c = check_range("ambient temperature range", ambient_c_range, AMBIENT_LIMITS_C, " C")
+        ambient_c = float(rng.uniform(low_c, high_c))
+        temperature_c = ambient_c
+    state = CellState(soc=soc, v_rc1_v=0.0, v_rc2_v=0.0, temperature_c=temperature_c, ambient_c=ambient_c)
     return SimCell(slot=slot, params=params, state=state)
 
 
-def make_tray(n_cells: int, seed: int, chemistry: str = "nmc") -> Tray:
-    """A reproducible tray of `n_cells` cells of `chemistry` ("nmc" or "lfp"); SoH spread over 0.60..1.00."""
+def make_tray(n_cells: int, seed: int, chemistry: str = "nmc", *,
+              ambient_c_range: tuple[float, float] | None = None,
+              soc_range: tuple[float, float] = DEFAULT_SOC_RANGE) -> Tray:
+    """A reproducible tray of `n_cells` cells of `chemistry` ("nmc" or "lfp"); SoH spread over 0.60..1.00.
+
+    By default every cell sits near 25 C at a start SOC of 0.30..0.60. `ambient_c_range`
+    (within -30..60 C) spreads the cells' ambient temperatures uniformly over it and
+    `soc_range` (within 0..1) their start SOC, so the estimator can be tried across both;
+    each cell keeps the SoH and resistances it has on the default tray.
+    """
     if n_cells < 1:
         raise ValueError(f"a tray needs at least one cell, got {n_cells}")
     chem = chemistry_by_name(chemistry)
-    return Tray(cells=[make_cell(slot, seed, chem) for slot in range(1, n_cells + 1)])
+    if ambient_c_range is not None:
+        ambient_c_range = check_range("ambient temperature range", ambient_c_range, AMBIENT_LIMITS_C, " C")
+    soc_range = check_range("SOC range", soc_range, SOC_LIMITS)
+    return Tray(cells=[make_cell(slot, seed, chem, ambient_c_range=ambient_c_range, soc_range=soc_range)
+                       for slot in range(1, n_cells + 1)])
