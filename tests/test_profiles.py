@@ -250,3 +250,90 @@ def test_cell_type_file_is_validated_too(tmp_path: Path) -> None:
     bad.write_text(text.replace("max_voltage_v = 4.2", "max_voltage_v = 2.0"))
     with pytest.raises(ProfileError, match="min_voltage_v 2.5 must be below max_voltage_v 2"):
         load_cell_type(bad)
+
+
+# ---------------------------------------------------------------- the [ocv] table of a cell type
+
+NMC_WITHOUT_OCV = """\
+name = "mine"
+chemistry = "nmc"
+nominal_capacity_ah = 2.5
+nominal_voltage_v = 3.6
+min_voltage_v = 2.5
+max_voltage_v = 4.2
+max_charge_current_a = 2.5
+max_discharge_current_a = 5.0
+min_temperature_c = -20.0
+max_temperature_c = 60.0
+reference_r0_ohm = 0.030
+"""
+GOOD_SOC = "[0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]"
+GOOD_VOLTAGE_V = "[2.6, 3.3, 3.6, 3.73, 3.94, 4.12, 4.2]"
+
+
+def ocv_cell(tmp_path: Path, ocv: str) -> Path:
+    path = tmp_path / "mine.toml"
+    path.write_text(NMC_WITHOUT_OCV + ocv, encoding="utf-8")
+    return path
+
+
+def ocv_refused(tmp_path: Path, soc: str = GOOD_SOC, voltage_v: str = GOOD_VOLTAGE_V, extra: str = "") -> str:
+    path = ocv_cell(tmp_path, f"[ocv]\nsoc = {soc}\nvoltage_v = {voltage_v}\n{extra}")
+    with pytest.raises(ProfileError) as info:
+        load_cell_type(path)
+    message = str(info.value)
+    assert "\n" not in message and f"{path} [ocv]" in message
+    return message
+
+
+def test_builtin_cell_types_carry_their_chemistrys_ocv_curve() -> None:
+    for name, v_half in (("nmc-18650-2.5ah", 3.73), ("lfp-18650-1.5ah", 3.29)):
+        cell = load_cell_type(name)
+        assert len(cell.ocv_soc) == len(cell.ocv_voltage_v) >= 20
+        assert cell.ocv_soc[0] == 0.0 and cell.ocv_soc[-1] == 1.0
+        assert all(b > a for a, b in zip(cell.ocv_soc, cell.ocv_soc[1:]))
+        assert all(b >= a for a, b in zip(cell.ocv_voltage_v, cell.ocv_voltage_v[1:]))
+        assert cell.ocv_voltage_v[0] >= cell.min_voltage_v and cell.ocv_voltage_v[-1] <= cell.max_voltage_v
+        assert cell.ocv_voltage_v[cell.ocv_soc.index(0.5)] == pytest.approx(v_half, abs=0.005)
+
+
+def test_ocv_table_is_optional_and_read_as_tuples(tmp_path: Path) -> None:
+    bare = load_cell_type(ocv_cell(tmp_path, ""))
+    assert bare.ocv_soc == () and bare.ocv_voltage_v == ()
+    cell = load_cell_type(ocv_cell(tmp_path, f"[ocv]\nsoc = {GOOD_SOC}\nvoltage_v = {GOOD_VOLTAGE_V}\n"))
+    assert cell.ocv_soc == (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+    assert cell.ocv_voltage_v[0] == 2.6 and isinstance(cell.ocv_voltage_v, tuple)
+
+
+def test_ocv_table_must_be_a_usable_curve(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"mine.toml \[ocv\]: missing key 'voltage_v'"):
+        load_cell_type(ocv_cell(tmp_path, f"[ocv]\nsoc = {GOOD_SOC}\n"))
+    assert "unknown key 'volts'" in ocv_refused(tmp_path, extra="volts = 1.0\n")
+    assert "soc has 7 values and voltage_v 6" in ocv_refused(tmp_path, voltage_v="[2.6, 3.3, 3.6, 3.73, 3.94, 4.12]")
+    assert "at least 5 points" in ocv_refused(tmp_path, soc="[0.0, 0.5, 1.0]", voltage_v="[3.0, 3.7, 4.2]")
+    assert "strictly increasing" in ocv_refused(tmp_path, soc="[0.0, 0.05, 0.5, 0.5, 0.75, 0.95, 1.0]")
+    assert "leaves 0..1" in ocv_refused(tmp_path, soc="[0, 5, 25, 50, 75, 95, 100]")
+    assert "must cover at least 0.05..0.95" in ocv_refused(tmp_path, soc="[0.1, 0.2, 0.25, 0.5, 0.75, 0.95, 1.0]")
+    assert "must cover at least 0.05..0.95" in ocv_refused(tmp_path, soc="[0.0, 0.05, 0.25, 0.5, 0.75, 0.9, 0.94]")
+    assert "must not decrease" in ocv_refused(tmp_path, voltage_v="[2.6, 3.3, 3.6, 3.55, 3.94, 4.12, 4.2]")
+    assert "outside the cell's min_voltage_v..max_voltage_v 2.5..4.2 V" in ocv_refused(
+        tmp_path, voltage_v="[2.6, 3.3, 3.6, 3.73, 3.94, 4.12, 4.25]")
+    assert "outside the cell's" in ocv_refused(tmp_path, voltage_v="[2.4, 3.3, 3.6, 3.73, 3.94, 4.12, 4.2]")
+    assert "not a non-empty list of numbers" in ocv_refused(tmp_path, soc='["0", 0.05, 0.25, 0.5, 0.75, 0.95, 1.0]')
+    assert "not a finite number" in ocv_refused(tmp_path, voltage_v="[2.6, 3.3, nan, 3.73, 3.94, 4.12, 4.2]")
+    path = ocv_cell(tmp_path, 'ocv = "flat"\n')
+    with pytest.raises(ProfileError, match=r"\[ocv\]: must be a table"):
+        load_cell_type(path)
+
+
+def test_flat_stretch_of_equal_voltages_is_allowed(tmp_path: Path) -> None:
+    cell = load_cell_type(ocv_cell(tmp_path, "[ocv]\nsoc = [0.0, 0.05, 0.4, 0.6, 0.95, 1.0]\n"
+                                             "voltage_v = [2.5, 3.1, 3.3, 3.3, 3.4, 3.6]\n"))
+    assert cell.ocv_voltage_v[2] == cell.ocv_voltage_v[3]
+
+
+def test_misspelt_ocv_table_name_is_refused_naming_ocv(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="unknown key 'ocvs'; did you mean 'ocv'"):
+        load_cell_type(ocv_cell(tmp_path, "[ocvs]\nsoc = [0.0]\n"))
+    with pytest.raises(ProfileError, match="unknown key 'ocv_curve'; known keys: .*reference_r0_ohm, ocv$"):
+        load_cell_type(ocv_cell(tmp_path, "[ocv_curve]\nsoc = [0.0]\n"))

@@ -313,3 +313,43 @@ def test_commits_keep_the_file_permissions(tmp_path: Path) -> None:
     path.chmod(0o640)
     write_full_record(RunStore(path), "C-1", rng=np.random.default_rng(0))
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_cell_type_ocv_table_is_stored_as_float_arrays_and_loaded_as_tuples(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    write_full_record(RunStore(path), "C-001", rng=np.random.default_rng(4))
+    expected = load_profile("quick-grade").cell_type
+    with h5py.File(path, "r") as handle:
+        attrs = handle["records/r000001/cell_type"].attrs
+        assert attrs["ocv_soc"].dtype == np.float64 and attrs["ocv_soc"].shape == (len(expected.ocv_soc),)
+        np.testing.assert_array_equal(attrs["ocv_voltage_v"], expected.ocv_voltage_v)
+    rules = load_batch([path]).rules_by_key[load_profile("quick-grade").sha256]
+    assert rules["cell_type"]["ocv_soc"] == expected.ocv_soc
+    assert rules["cell_type"]["ocv_voltage_v"] == expected.ocv_voltage_v
+
+
+def test_cell_type_without_ocv_table_writes_no_table_attributes(tmp_path: Path) -> None:
+    path = tmp_path / "run.h5"
+    meta = make_meta()
+    meta.cell_type.update(ocv_soc=(), ocv_voltage_v=())
+    with RunStore(path).begin_record(meta) as record:
+        record.write_scalars("ocv", kind="ocv", values={"voltage_v": 3.71})
+        record.finish("complete")
+    with h5py.File(path, "r") as handle:
+        assert "ocv_soc" not in handle["records/r000001/cell_type"].attrs
+    cell_type = load_batch([path]).rules_by_key[meta.profile_sha256]["cell_type"]
+    assert "ocv_soc" not in cell_type and cell_type["name"] == "nmc-18650-2.5ah"
+
+
+def test_records_written_before_the_ocv_table_still_load(tmp_path: Path) -> None:
+    """A file from before cell types had an OCV table: remove the attributes with plain h5py, no summary."""
+    path = tmp_path / "old.h5"
+    write_full_record(RunStore(path), "C-001", rng=np.random.default_rng(5))
+    with h5py.File(path, "r+") as handle:
+        attrs = handle["records/r000001/cell_type"].attrs
+        del attrs["ocv_soc"], attrs["ocv_voltage_v"]
+        del handle["summary"]
+    batch = load_batch([path])
+    assert batch.n_records == 1 and batch.ocv_v[0] == 3.71
+    assert "ocv_soc" not in batch.rules_by_key[batch.rules_key[0]]["cell_type"]
+    assert batch.rules_by_key[batch.rules_key[0]]["cell_type"]["nominal_capacity_ah"] == 2.5
