@@ -11,6 +11,7 @@ Exit codes (docs/reliability.md):
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -42,6 +43,20 @@ def fail(message: str, exit_code: int) -> None:
     """Print one line on stderr and exit; the only way commands report an error."""
     click.echo(f"error: {message}", err=True)
     sys.exit(exit_code)
+
+
+class _LevelPrefixFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def configure_warnings() -> None:
+    """Warnings from any layer (e.g. a driver that could not confirm an output off) as `warning: ...` lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LevelPrefixFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
 
 
 class BenchGroup(click.Group):
@@ -80,6 +95,7 @@ def main() -> None:
       bench show run.h5
       bench report run.h5 --html run.html
     """
+    configure_warnings()
 
 
 def _register() -> None:

@@ -49,6 +49,7 @@ class MeasureResult:
     out_path: Path
     cells: list[CellResult] = field(default_factory=list)
     stopped_by: str = ""  # signal name, or the instrument error that stopped the run
+    outputs_confirmed_off: bool = True  # every source confirmed its output off when the station closed
 
     @property
     def all_complete(self) -> bool:

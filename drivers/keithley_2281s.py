@@ -65,6 +65,7 @@ class Keithley2281S(ScpiInstrument):
     def __init__(self, session: ScpiSession, *, end_current_a: float = DEFAULT_END_CURRENT_A) -> None:
         super().__init__(session)
         self.default_end_current_a = end_current_a
+        self.output_off_confirmed = True  # False from a failed `output_off` until one succeeds
 
     @property
     def max_current_a(self) -> float:
@@ -138,10 +139,13 @@ class Keithley2281S(ScpiInstrument):
             try:
                 self.session.write(":BATT:OUTP OFF")
                 if not self.session.query_boolean(":BATT:OUTP?"):
+                    self.output_off_confirmed = True
                     return
                 last_error = InstrumentError(f"{self.name}: the output still reads on after ':BATT:OUTP OFF'")
             except ConnectionLost as exc:
                 last_error = exc
             except InstrumentError as exc:
                 last_error = exc
-        log.error("%s: could not confirm the output is off (%s): switch it off at the instrument", self.name, last_error)
+        if self.output_off_confirmed:  # say it once per failure, not at every safety net that tries again
+            log.warning("%s: could not confirm the output is off (%s): switch it off at the instrument", self.name, last_error)
+        self.output_off_confirmed = False

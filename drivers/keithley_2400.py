@@ -96,6 +96,7 @@ class Keithley2400(ScpiInstrument):
         super().__init__(session)
         self.four_wire = four_wire
         self._max_current_a: float | None = None
+        self.output_off_confirmed = True  # False from a failed `output_off` until one succeeds
 
     @property
     def model(self) -> str:
@@ -190,13 +191,16 @@ class Keithley2400(ScpiInstrument):
             try:
                 self.session.write(":OUTP OFF")
                 if not self.session.query_boolean(":OUTP?"):
+                    self.output_off_confirmed = True
                     return
                 last_error = InstrumentError(f"{self.name}: the output still reads on after ':OUTP OFF'")
             except ConnectionLost as exc:  # includes a command whose fate is unknown: try once more
                 last_error = exc
             except InstrumentError as exc:
                 last_error = exc
-        log.error("%s: could not confirm the output is off (%s): switch it off at the instrument", self.name, last_error)
+        if self.output_off_confirmed:  # say it once per failure, not at every safety net that tries again
+            log.warning("%s: could not confirm the output is off (%s): switch it off at the instrument", self.name, last_error)
+        self.output_off_confirmed = False
 
     def close(self) -> None:
         super().close()

@@ -22,8 +22,10 @@ from cli_helpers import bench_executable
 
 
 @contextmanager
-def served_station(tmp_path: Path, *, cells: int, speed: float, seed: int = 0, faults: str | None = None) -> Iterator[Path]:
-    """Run `bench sim serve` until the block ends; yield the station file it wrote."""
+def served_station_process(
+    tmp_path: Path, *, cells: int, speed: float, seed: int = 0, faults: str | None = None
+) -> Iterator[tuple[Path, subprocess.Popen]]:
+    """Run `bench sim serve` until the block ends; yield its station file and its process."""
     station = tmp_path / "station.toml"
     args = [bench_executable(), "sim", "serve", "--cells", str(cells), "--seed", str(seed), "--speed", str(speed),
             "--station-out", str(station)]
@@ -36,14 +38,22 @@ def served_station(tmp_path: Path, *, cells: int, speed: float, seed: int = 0, f
             time.sleep(0.05)
         if not station.exists():
             raise AssertionError(f"bench sim serve wrote no station file: {server.stderr.read() if server.poll() is not None else ''}")
-        yield station
+        yield station, server
     finally:
-        server.send_signal(signal.SIGINT)
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@contextmanager
+def served_station(tmp_path: Path, *, cells: int, speed: float, seed: int = 0, faults: str | None = None) -> Iterator[Path]:
+    """Run `bench sim serve` until the block ends; yield the station file it wrote."""
+    with served_station_process(tmp_path, cells=cells, speed=speed, seed=seed, faults=faults) as (station, _server):
+        yield station
 
 
 def source_output_state(station: Path) -> str:

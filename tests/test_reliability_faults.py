@@ -19,7 +19,7 @@ import h5py
 import pytest
 
 from cli_helpers import run_bench
-from sim_helpers import served_station, source_output_state
+from sim_helpers import served_station, served_station_process, source_output_state, start_measure, wait_for_event
 
 SPEED = 200
 CELLS = ("F-1", "F-2", "F-3")
@@ -160,3 +160,36 @@ def test_an_error_queue_entry_aborts_the_run_naming_the_command(tmp_path: Path) 
     assert_one_line_error(result)
     assert "-310" in result.stderr
     assert "aborted" in {status for status, _ in statuses(out).values()}
+
+
+def test_the_simulator_killed_mid_discharge_gives_one_clear_line_within_the_timeout(tmp_path: Path) -> None:
+    """The instruments vanish in the middle of a command: the run ends within the configured timeout and its bounded
+    retries, says which instrument, and keeps the record as aborted with what was read."""
+    profile = tmp_path / "heating.toml"
+    profile.write_text(HEATING_DISCHARGE_PROFILE.replace("max_duration_s = 600", "max_duration_s = 20000"))
+    out = tmp_path / "run.h5"
+    with served_station_process(tmp_path, cells=1, speed=50) as (station, server):
+        station.write_text(station.read_text().replace("timeout_ms = 5000", "timeout_ms = 1000"))
+        process = start_measure(out, station, "--cell", "GONE-1", profile=str(profile))
+        wait_for_event(process, lambda e: e["event"] == "step_started" and e["kind"] == "cc_discharge")
+        time.sleep(0.5)
+        server.kill()
+        killed_at = time.monotonic()
+        process.wait(timeout=60)
+        elapsed_s = time.monotonic() - killed_at
+    stderr = process.stderr.read()
+    assert process.returncode == 3, stderr
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1 and ("keithley2400" in errors[0] or "bt4560" in errors[0]), stderr
+    assert "OUTPUTS NOT CONFIRMED OFF" in errors[0], "with the instrument gone, nobody can promise its output is off"
+    # the rest are warnings, each said once: the output that could not be confirmed off, the switch that is gone
+    assert all(line.startswith("warning: ") for line in lines if line not in errors), stderr
+    assert len(lines) == len(set(lines)), stderr
+    assert elapsed_s < 20, f"gave up after {elapsed_s:.1f} s with 1 s timeouts"
+    found = statuses(out)
+    assert found["GONE-1"][0] == "aborted"
+    with h5py.File(out, "r") as handle:
+        record = next(iter(handle["records"].values()))
+        assert record["steps/cc_discharge/time_s"].size > 0, "the readings before the loss are kept"

@@ -60,14 +60,34 @@ def make_progress(quiet: bool, jsonl: bool):
 
 
 def run_measurement(station_path: Path, profile, cells: list[CellAssignment], out: Path, *, operator: str, progress) -> MeasureResult:
-    """Open the station from its file and measure; the one path both `measure` and `demo` take."""
+    """Open the station from its file and measure; the one path both `measure` and `demo` take.
+
+    When the run already stopped on an instrument failure, a failure to make the bench
+    safe afterwards (the same instrument is gone) is a warning after the root cause, not
+    an error that hides it.
+    """
+    import logging
+
     from bench.interrupts import StopRequest
     from bench.measure import measure_cells
     from bench.station import load_station, open_station
+    from drivers.protocols import InstrumentError
 
     config = load_station(station_path)
-    with StopRequest() as stop, open_station(config) as station:
-        return measure_cells(station, profile, cells, out, operator=operator, progress=progress, stop=stop)
+    result: MeasureResult | None = None
+    station = None
+    with StopRequest() as stop:
+        try:
+            with open_station(config) as station:
+                result = measure_cells(station, profile, cells, out, operator=operator, progress=progress, stop=stop)
+        except InstrumentError as exc:
+            if result is None or not result.stopped_by:
+                raise
+            logging.getLogger(__name__).warning("%s", exc)
+    result.outputs_confirmed_off = all(
+        getattr(instrument, "output_off_confirmed", True) for instrument in getattr(station, "instruments", {}).values()
+    )
+    return result
 
 
 def report_stop(result: MeasureResult) -> None:
@@ -76,10 +96,11 @@ def report_stop(result: MeasureResult) -> None:
         return
     kept = sum(1 for cell in result.cells if cell.status != "aborted")
     where = f"{kept} finished record(s) and the aborted one are kept in {result.out_path}"
+    outputs = "outputs are off" if result.outputs_confirmed_off else "OUTPUTS NOT CONFIRMED OFF: check the instruments"
     if result.stopped_by in ("SIGINT", "SIGTERM"):
-        click.echo(f"stopped by {result.stopped_by}: outputs are off; {where}", err=True)
+        click.echo(f"stopped by {result.stopped_by}: {outputs}; {where}", err=True)
     else:
-        click.echo(f"error: {result.stopped_by}; the run stopped with outputs off; {where}", err=True)
+        click.echo(f"error: {result.stopped_by}; the run stopped, {outputs}; {where}", err=True)
 
 
 def exit_code_for(result: MeasureResult) -> int:
