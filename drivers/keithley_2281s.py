@@ -14,12 +14,12 @@ refused before anything is sent: use a 2400-series SourceMeter for discharge ste
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 from drivers.properties import SettingOutOfRange, as_bool, as_float, as_keyword, in_range, one_of, on_off, setting
-from drivers.protocols import ConnectionLost, InstrumentError, SourceReading
+from drivers.protocols import InstrumentError, SourceReading
+from drivers.output_off import confirm_output_off
 from drivers.scpi import ScpiInstrument, ScpiSession, parse_numbers
 
 MAX_VOLTAGE_V = 20.0
@@ -28,7 +28,6 @@ DATA_COMMAND = ":BATT:DATA:DATA?"
 FIELDS_PER_POINT = 5  # voltage, current, resistance, capacity (Ah), time (s)
 DEFAULT_END_CURRENT_A = 0.05
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,19 +132,7 @@ class Keithley2281S(ScpiInstrument):
         return self.output_enabled
 
     def output_off(self) -> None:
-        """Stop the test and confirm; at most two tries, never raising on a dead link (see keithley_2400)."""
-        last_error: InstrumentError | None = None
-        for _attempt in range(2):
-            try:
-                self.session.write(":BATT:OUTP OFF")
-                if not self.session.query_boolean(":BATT:OUTP?"):
-                    self.output_off_confirmed = True
-                    return
-                last_error = InstrumentError(f"{self.name}: the output still reads on after ':BATT:OUTP OFF'")
-            except ConnectionLost as exc:
-                last_error = exc
-            except InstrumentError as exc:
-                last_error = exc
-        if self.output_off_confirmed:  # say it once per failure, not at every safety net that tries again
-            log.warning("%s: could not confirm the output is off (%s): switch it off at the instrument", self.name, last_error)
-        self.output_off_confirmed = False
+        """Stop the test and confirm; at most two tries, never raising on a dead link."""
+        self.output_off_confirmed = confirm_output_off(
+            self.session, self.name, off_command=":BATT:OUTP OFF", state_query=":BATT:OUTP?", was_confirmed=self.output_off_confirmed
+        )

@@ -16,7 +16,6 @@ Safety rules this driver keeps:
 
 from __future__ import annotations
 
-import logging
 import re
 
 from drivers.properties import (
@@ -30,7 +29,8 @@ from drivers.properties import (
     on_off,
     setting,
 )
-from drivers.protocols import ConnectionLost, InstrumentError, SourceReading
+from drivers.protocols import InstrumentError, SourceReading
+from drivers.output_off import confirm_output_off
 from drivers.scpi import ScpiInstrument, ScpiSession
 
 READ_COMMAND = ":READ?"
@@ -44,7 +44,6 @@ MAX_CURRENT_BY_MODEL_A = {
 MAX_VOLTAGE_V = 210.0
 MODEL_PATTERN = re.compile(r"MODEL\s+(\d{4})", re.IGNORECASE)
 
-log = logging.getLogger(__name__)
 ELEMENT_NAMES = ("VOLT", "CURR", "RES", "TIME", "STAT")
 
 
@@ -186,21 +185,9 @@ class Keithley2400(ScpiInstrument):
 
     def output_off(self) -> None:
         """Turn the output off and confirm it; at most two tries, never raising on a dead link."""
-        last_error: InstrumentError | None = None
-        for _attempt in range(2):
-            try:
-                self.session.write(":OUTP OFF")
-                if not self.session.query_boolean(":OUTP?"):
-                    self.output_off_confirmed = True
-                    return
-                last_error = InstrumentError(f"{self.name}: the output still reads on after ':OUTP OFF'")
-            except ConnectionLost as exc:  # includes a command whose fate is unknown: try once more
-                last_error = exc
-            except InstrumentError as exc:
-                last_error = exc
-        if self.output_off_confirmed:  # say it once per failure, not at every safety net that tries again
-            log.warning("%s: could not confirm the output is off (%s): switch it off at the instrument", self.name, last_error)
-        self.output_off_confirmed = False
+        self.output_off_confirmed = confirm_output_off(
+            self.session, self.name, off_command=":OUTP OFF", state_query=":OUTP?", was_confirmed=self.output_off_confirmed
+        )
 
     def close(self) -> None:
         super().close()
