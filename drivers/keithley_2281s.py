@@ -29,7 +29,6 @@ FIELDS_PER_POINT = 5  # voltage, current, resistance, capacity (Ah), time (s)
 DEFAULT_END_CURRENT_A = 0.05
 
 
-
 @dataclass(frozen=True)
 class BatteryTestPoint:
     """One point of the battery-test buffer. `capacity_ah` is the charge delivered since the test started."""
