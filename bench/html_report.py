@@ -27,6 +27,7 @@ from bench.records import RaggedSeries, RecordBatch
 
 PLOT_WIDTH_IN = 9.0
 PLOT_HEIGHT_IN = 5.2
+EXPANDED_UP_TO_RECORDS = 5  # a few records open at once; more start collapsed so the page opens on its summary
 PARALLEL_FROM_RECORDS = 16  # below this, starting worker processes costs more than it saves
 MIN_POINTS_TO_DRAW_FIT = 6  # as the estimator: fewer points are not fitted
 
@@ -262,13 +263,13 @@ def summary_section(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def record_section(index: int, row: dict[str, Any], figure_svg: str, provenance: dict[str, Any]) -> str:
+def record_section(index: int, row: dict[str, Any], figure_svg: str, provenance: dict[str, Any], *, expanded: bool = False) -> str:
     title = (
         f"{_esc(row.get('cell_id'))} · {_esc(row.get('measurement_id'))} · grade "
         f"<span class='grade-{_esc(row.get('grade'))}'>{_esc(row.get('grade'))}</span> · SoH {_fmt_percent(row.get('soh'))}"
     )
     return (
-        f"<details id='rec-{index}' class='record'><summary>{title}</summary>"
+        f"<details id='rec-{index}' class='record'{' open' if expanded else ''}><summary>{title}</summary>"
         f"<figure class='record-plots'>{figure_svg}</figure>"
         f"<h4>Estimate</h4>{_estimate_table(row)}<h4>Provenance</h4>{_provenance_table(provenance)}</details>"
     )
@@ -300,8 +301,10 @@ def report_html(
 ) -> str:
     """The whole page: summary first, then one collapsed section per record in the rows' order."""
     sections = [summary_section(rows), "<section id='records'><h2>Records</h2>"]
+    expanded = len(rows) <= EXPANDED_UP_TO_RECORDS
     sections += [
-        record_section(i, row, figure, prov) for i, (row, figure, prov) in enumerate(zip(rows, figures_svg, provenance))
+        record_section(i, row, figure, prov, expanded=expanded)
+        for i, (row, figure, prov) in enumerate(zip(rows, figures_svg, provenance))
     ]
     sections.append("</section>")
     return page_html(title, "".join(sections))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,7 @@ def test_page_has_summary_every_record_and_its_plots_and_no_network_reference() 
 
     assert page.index("id='summary'") < page.index("id='records'")
     assert page.count("<details id='rec-") == 3
+    assert page.count("class='record' open>") == 3, "a page of a few records shows them all"
     # one summary figure plus one figure per record, each inline SVG
     assert page.count("<svg") == 4
     for title in ("Nyquist", "Bode |Z|", "Bode phase", "Lin-KK residuals", "CC discharge", "DC pulse"):
@@ -95,3 +98,30 @@ def test_bench_report_renders_measured_records_with_fits_and_certificates(tmp_pa
     assert page.count("fitted circuit") == 2 and page.count("not measured") == 2  # no discharge in quick-grade
     assert "sim-station" in page and "KEITHLEY" in page  # provenance: station and instrument identities
     assert sorted(p.name for p in certificates.iterdir()) == ["0001-R-1.html", "0002-R-2.html"]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (Debian package `chromium`)")
+def test_the_page_renders_offline_in_headless_chromium(tmp_path: Path) -> None:
+    from matplotlib.image import imread
+
+    rows = [_row("C-1", "A", 0.93), _row("C-2", "B", 0.82)]
+    page = tmp_path / "report.html"
+    page.write_text(report_html("Tray 7", rows, render_record_figures([_plot_data(True), _plot_data(False)]),
+                                [{"station": "s"}] * 2), encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}", page.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    pixels = imread(shot)[:, :, :3]
+    non_white = (pixels < 0.95).any(axis=2).mean()
+    # matplotlib's default blue (C0, #1f77b4) marks the measured points of each record's plots
+    blue = ((abs(pixels[:, :, 0] - 0x1F / 255) < 0.06) & (abs(pixels[:, :, 1] - 0x77 / 255) < 0.06)
+            & (abs(pixels[:, :, 2] - 0xB4 / 255) < 0.06)).sum()
+    assert non_white > 0.05, "the page rendered mostly blank"
+    assert blue > 500, "no plotted data visible"
