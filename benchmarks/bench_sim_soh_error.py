@@ -13,7 +13,7 @@ truth: MAE, RMSE, bias and the coverage of the 90 % interval, over all cells and
 binned by the cell's ambient temperature and start SOC.
 
     .venv/bin/python benchmarks/bench_sim_soh_error.py [--cells 40] [--train-seed 11] [--test-seed 12]
-        [--ambient-c -10:45] [--soc 0.1:0.9]
+        [--ambient-c -10:45] [--soc 0.1:0.9] [--keep DIR] [--worst 5]
 """
 
 from __future__ import annotations
@@ -155,6 +155,19 @@ def error_table(estimates: dict[str, object], t: Truth) -> str:
     return "\n".join(lines)
 
 
+def worst_cells(estimates: dict[str, object], t: Truth, cell_id: np.ndarray, count: int) -> str:
+    """The `count` records with the largest error of the first estimator, with where they were measured."""
+    first = next(iter(estimates.values()))
+    err = np.abs(first.soh - t.soh)
+    order = [k for k in np.argsort(-np.where(np.isfinite(err), err, np.inf)) if k < len(err)][:count]
+    names = list(estimates)
+    lines = [f"{'cell':<9} {'ambient C':>9} {'start SOC':>9} {'true SoH':>8}" + "".join(f" {name:>10}" for name in names)]
+    for k in order:
+        lines.append(f"{str(cell_id[k]):<9} {t.ambient_c[k]:9.1f} {t.start_soc[k]:9.2f} {100 * t.soh[k]:8.1f}"
+                     + "".join(f" {100 * est.soh[k]:10.1f}" for est in estimates.values()))
+    return "\n".join(lines)
+
+
 def describe_records(name: str, batch, t: Truth) -> str:
     """Status counts, and how the stored temperature and SOC compare with the simulator's."""
     statuses, counts = np.unique(np.asarray(batch.status, dtype=str), return_counts=True)
@@ -162,14 +175,20 @@ def describe_records(name: str, batch, t: Truth) -> str:
     measured_c = np.asarray(batch.temperature_c, dtype=float)
     known_t = np.isfinite(measured_c) & np.isfinite(t.ambient_c)
     dt = np.max(np.abs(measured_c[known_t] - t.ambient_c[known_t])) if known_t.any() else np.nan
-    soc = np.asarray(batch.soc, dtype=float)
-    known_s = np.isfinite(soc)
-    soc_note = (f"SOC stored for {known_s.sum()}/{len(soc)}"
-                + (f" (max |stored - start SOC| {np.max(np.abs(soc[known_s] - t.start_soc[known_s])):.3f})"
-                   if known_s.any() else ""))
     return (f"{name}: {len(batch.cell_id)} records ({status}); ambient {np.nanmin(t.ambient_c):.1f}..{np.nanmax(t.ambient_c):.1f} C, "
             f"start SOC {np.nanmin(t.start_soc):.2f}..{np.nanmax(t.start_soc):.2f}; temperature stored for "
-            f"{known_t.sum()}/{len(measured_c)} (max |stored - ambient| {dt:.2f} C); {soc_note}")
+            f"{known_t.sum()}/{len(measured_c)} (max |stored - ambient| {dt:.2f} C)")
+
+
+def describe_soc(est, t: Truth) -> str:
+    """How well the estimator knew each test record's SOC (measured, or read off the OCV curve)."""
+    soc = np.asarray(getattr(est, "soc", np.full(len(t.soh), np.nan)), dtype=float)
+    known = np.isfinite(soc) & np.isfinite(t.start_soc)
+    if not known.any():
+        return "SOC known to the estimator for 0 test records"
+    err = soc[known] - t.start_soc[known]
+    return (f"SOC known to the estimator for {known.sum()}/{len(soc)} test records: "
+            f"|SOC - start SOC| mean {np.mean(np.abs(err)):.3f}, max {np.max(np.abs(err)):.3f}")
 
 
 def parse_range(text: str) -> tuple[float, float]:
@@ -201,6 +220,9 @@ def main() -> int:
     parser.add_argument("--train-seed", type=int, default=11)
     parser.add_argument("--test-seed", type=int, default=12)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep train.h5 and test.h5 in DIR (for bench evaluate / bench report) instead of a temp dir")
+    parser.add_argument("--worst", type=int, default=5, help="list this many test cells with the largest error")
     parser.add_argument("--ambient-c", type=parse_range, default=None, metavar="LO:HI",
                         help="ambient temperature range of both trays, C (default: about 25 C)")
     parser.add_argument("--soc", type=parse_range, default=None, metavar="LO:HI",
@@ -213,7 +235,12 @@ def main() -> int:
     train_plan = TrayPlan(args.cells, args.train_seed, "TRAIN", args.ambient_c, args.soc)
     test_plan = TrayPlan(args.cells, args.test_seed, "TEST", args.ambient_c, args.soc)
     with tempfile.TemporaryDirectory() as tmp:
-        train_path, test_path = Path(tmp) / "train.h5", Path(tmp) / "test.h5"
+        out_dir = Path(tmp) if args.keep is None else args.keep
+        out_dir.mkdir(parents=True, exist_ok=True)
+        train_path, test_path = out_dir / "train.h5", out_dir / "test.h5"
+        for path in (train_path, test_path):
+            if path.exists():
+                raise SystemExit(f"{path} exists: --keep needs a directory without train.h5 and test.h5")
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=2) as pool:  # the two trays are two stations, measured side by side
             for job in [pool.submit(measure_tray, train_path, train_plan), pool.submit(measure_tray, test_path, test_plan)]:
@@ -226,6 +253,7 @@ def main() -> int:
     train = dataclasses.replace(train, reference_capacity_ah=train_truth.soh * np.asarray(train.nominal_capacity_ah, dtype=float))
 
     model, report = calibrate(train, n_folds=args.folds, seed=0)
+    estimates = {"calibrated": evaluate(test, model), "fallback": evaluate(test)}
     ambient = "about 25 C" if args.ambient_c is None else f"ambient {args.ambient_c[0]:g}..{args.ambient_c[1]:g} C"
     soc = "SOC 0.3..0.6" if args.soc is None else f"SOC {args.soc[0]:g}..{args.soc[1]:g}"
     print(f"simulated trays: {args.cells} + {args.cells} {CHEMISTRY} cells at {ambient}, {soc}; profile {PROFILE}; "
@@ -233,9 +261,12 @@ def main() -> int:
     print(describe_records("training tray", train, train_truth))
     print(describe_records("test tray", test, test_truth))
     print(report.summary())
+    print(describe_soc(estimates["calibrated"], test_truth))
     print("test tray against the simulator's true SoH (points of SoH; coverage and width of the 90 % interval),")
     print("grouped by the cell's ambient temperature and start SOC:")
-    print(error_table({"calibrated": evaluate(test, model), "fallback": evaluate(test)}, test_truth))
+    print(error_table(estimates, test_truth))
+    print("largest calibrated errors (SoH in %):")
+    print(worst_cells(estimates, test_truth, np.asarray(test.cell_id), args.worst))
     return 0
 
 
