@@ -353,3 +353,32 @@ def test_records_written_before_the_ocv_table_still_load(tmp_path: Path) -> None
     assert batch.n_records == 1 and batch.ocv_v[0] == 3.71
     assert "ocv_soc" not in batch.rules_by_key[batch.rules_key[0]]["cell_type"]
     assert batch.rules_by_key[batch.rules_key[0]]["cell_type"]["nominal_capacity_ah"] == 2.5
+
+
+def test_rules_come_from_the_latest_record_of_a_profile_so_a_refined_cell_type_applies(tmp_path: Path) -> None:
+    """An old record without the OCV table, then a new one with it, same profile: the batch sees the table."""
+    path = tmp_path / "run.h5"
+    store = RunStore(path)
+    rng = np.random.default_rng(6)
+    write_full_record(store, "C-001", rng=rng)
+    with h5py.File(path, "r+") as handle:
+        attrs = handle["records/r000001/cell_type"].attrs
+        del attrs["ocv_soc"], attrs["ocv_voltage_v"]
+        del handle["summary"]
+    write_full_record(store, "C-002", rng=rng)
+    batch = load_batch([path])
+    assert len(batch.rules_by_key) == 1
+    assert batch.rules_by_key[batch.rules_key[0]]["cell_type"]["ocv_soc"] == load_profile("quick-grade").cell_type.ocv_soc
+    older = tmp_path / "older.h5"
+    write_full_record(RunStore(older), "C-000", rng=rng)
+    with h5py.File(older, "r+") as handle:
+        del handle["records/r000001/cell_type"].attrs["ocv_soc"]
+        del handle["summary"]
+    with h5py.File(older, "r+") as handle:
+        handle["records/r000001"].attrs["started_utc"] = "2001-01-01T00:00:00.000+00:00"
+    for files in ([path, older], [older, path]):  # whatever the order of the files, the newest record's cell type
+        assert "ocv_soc" in load_batch(files).rules_by_key[batch.rules_key[0]]["cell_type"]
+    with h5py.File(older, "r+") as handle:
+        handle["records/r000001"].attrs["started_utc"] = "2999-01-01T00:00:00.000+00:00"
+    for files in ([path, older], [older, path]):
+        assert "ocv_soc" not in load_batch(files).rules_by_key[batch.rules_key[0]]["cell_type"]

@@ -116,19 +116,38 @@ def _pad(counts: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _latest_per_profile(columns: SummaryColumns) -> list[tuple[str, int]]:
+    """(profile hash, row of its latest-started record; the later row on a tie) for each profile in a file."""
+    sha = columns.strings["profile_sha256"].astype(str)
+    started = columns.strings["started_utc"].astype(str)
+    order = np.lexsort((np.arange(len(sha)), started, sha))  # by profile, then start time, then row
+    last_of_group = np.append(sha[order][1:] != sha[order][:-1], True) if len(sha) else np.zeros(0, dtype=bool)
+    return [(str(sha[i]), int(i)) for i in order[last_of_group]]
+
+
 def load_batch(paths: Iterable[str | Path]) -> RecordBatch:
-    """Every record of every file, as arrays (first axis = record), for the estimator."""
+    """Every record of every file, as arrays (first axis = record), for the estimator.
+
+    Rules are read once per profile (content hash) and file, from the profile's most
+    recently started record (over all files): the grading rules are the profile's own,
+    so any record gives the same ones, but the cell type stored beside them may have been
+    refined since the earliest records (e.g. an `[ocv]` table added), and the newest
+    definition is the one to apply.
+    """
     per_file: list[tuple[Path, SummaryColumns]] = []
     rules_by_key: dict[str, dict] = {}
+    rules_started: dict[str, str] = {}
     for raw_path in paths:
         path = Path(raw_path)
         with open_bench_file(path) as handle:
             try:
                 columns = _file_columns(handle)
-                shas, first = np.unique(columns.strings["profile_sha256"].astype(str), return_index=True)
-                for sha, index in zip(shas, first):
-                    if sha not in rules_by_key:
-                        rules_by_key[sha] = _rules(handle, columns.strings["key"][index], f"{path} record {columns.strings['key'][index]}")
+                for sha, index in _latest_per_profile(columns):
+                    started = str(columns.strings["started_utc"][index])
+                    if sha in rules_by_key and started < rules_started[sha]:
+                        continue
+                    key = columns.strings["key"][index]
+                    rules_by_key[sha], rules_started[sha] = _rules(handle, key, f"{path} record {key}"), started
             except READ_ERRORS as exc:
                 raise _damaged(path, exc) from None
         per_file.append((path, columns))
