@@ -5,9 +5,12 @@ rows only, while this page also draws each record's measured data (spectra, fits
 Kramers-Kronig residuals, time series), so it needs the `RecordBatch` and the
 estimator's fits. It still knows nothing of HDF5: the command hands it arrays.
 
-The page works offline: every plot is inline SVG written by matplotlib (Agg backend, no
-window), there are no scripts, fonts or styles from the network, and records are
-collapsed `<details>` elements so that a file of a thousand records opens on its summary.
+The page works offline: every plot is inline SVG, there are no scripts, fonts or styles
+from the network, and records are collapsed `<details>` elements so that a file of a
+thousand records opens on its summary. The two summary figures are drawn once by
+matplotlib (Agg backend, no window); each record's six panels are drawn by
+`bench.svg_plots`, a few milliseconds and ~10 kB each, which is what keeps a page of a
+thousand records quick to write and to open (see docs/report.md).
 """
 
 from __future__ import annotations
@@ -15,37 +18,22 @@ from __future__ import annotations
 import html
 import io
 import math
-import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from bench.records import RaggedSeries, RecordBatch
+from bench.svg_plots import RecordPlotData, record_figure_svg
+
+__all__ = [
+    "RecordPlotData", "certificate_html", "plot_data_for", "record_figure_svg", "render_record_figures",
+    "report_html", "spectrum_overlays", "summary_figure_svg",
+]
 
 PLOT_WIDTH_IN = 9.0
-PLOT_HEIGHT_IN = 5.2
 EXPANDED_UP_TO_RECORDS = 5  # a few records open at once; more start collapsed so the page opens on its summary
-PARALLEL_FROM_RECORDS = 16  # below this, starting worker processes costs more than it saves
 MIN_POINTS_TO_DRAW_FIT = 6  # as the estimator: fewer points are not fitted
-
-
-@dataclass(frozen=True)
-class RecordPlotData:
-    """Everything one record's figure shows; NaN-free arrays, possibly empty."""
-
-    frequency_hz: np.ndarray
-    z_measured: np.ndarray  # complex, Im(Z) natural sign
-    z_fit: np.ndarray  # complex, same frequencies; empty when no fit
-    kk_residual_real: np.ndarray  # relative to |Z|, same frequencies; empty when not computed
-    kk_residual_imag: np.ndarray
-    discharge_time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    discharge_voltage_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    pulse_time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    pulse_voltage_v: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    pulse_current_a: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def series_slice(series: RaggedSeries, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,54 +101,6 @@ def _figure_svg(fig: Any) -> str:
     return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: the SVG sits inline in HTML
 
 
-def record_figure_svg(data: RecordPlotData) -> str:
-    """Nyquist with the fit, Bode magnitude and phase, Lin-KK residuals, time series: one SVG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(PLOT_WIDTH_IN, PLOT_HEIGHT_IN))
-    axes = fig.subplots(2, 3)
-    nyquist, magnitude, phase = axes[0]
-    kk_axis, discharge_axis, pulse_axis = axes[1]
-    f, z = data.frequency_hz, data.z_measured
-    if z.size:
-        nyquist.plot(z.real * 1e3, -z.imag * 1e3, "o", ms=3, label="measured")
-        magnitude.loglog(f, np.abs(z) * 1e3, "o", ms=3)
-        phase.semilogx(f, np.degrees(np.angle(z)), "o", ms=3)
-    if data.z_fit.size:
-        nyquist.plot(data.z_fit.real * 1e3, -data.z_fit.imag * 1e3, "-", lw=1.2, label="fitted circuit")
-        magnitude.loglog(f, np.abs(data.z_fit) * 1e3, "-", lw=1.2)
-        phase.semilogx(f, np.degrees(np.angle(data.z_fit)), "-", lw=1.2)
-    nyquist.set(title="Nyquist", xlabel="Re Z / mΩ", ylabel="−Im Z / mΩ")
-    nyquist.set_aspect("equal", adjustable="datalim")
-    if z.size:
-        nyquist.legend(fontsize=7)
-    magnitude.set(title="Bode |Z|", xlabel="f / Hz", ylabel="|Z| / mΩ")
-    phase.set(title="Bode phase", xlabel="f / Hz", ylabel="phase / °")
-    if data.kk_residual_real.size:
-        kk_axis.semilogx(f, data.kk_residual_real * 100, "o-", ms=2, lw=0.8, label="real")
-        kk_axis.semilogx(f, data.kk_residual_imag * 100, "s-", ms=2, lw=0.8, label="imag")
-        kk_axis.axhline(0, color="grey", lw=0.5)
-        kk_axis.legend(fontsize=7)
-    kk_axis.set(title="Lin-KK residuals", xlabel="f / Hz", ylabel="residual / %")
-    if data.discharge_time_s.size:
-        discharge_axis.plot(data.discharge_time_s / 3600, data.discharge_voltage_v, "-", lw=1.2)
-    discharge_axis.set(title="CC discharge", xlabel="t / h", ylabel="V / V")
-    if data.pulse_time_s.size:
-        pulse_axis.plot(data.pulse_time_s, data.pulse_voltage_v, "-", lw=1.2, color="C0")
-        current_axis = pulse_axis.twinx()
-        current_axis.plot(data.pulse_time_s, data.pulse_current_a, "-", lw=0.8, color="C3")
-        current_axis.set_ylabel("I / A", color="C3")
-    pulse_axis.set(title="DC pulse", xlabel="t / s", ylabel="V / V")
-    for axis in (discharge_axis, pulse_axis, kk_axis):
-        if not axis.lines:
-            axis.text(0.5, 0.5, "not measured", ha="center", va="center", transform=axis.transAxes, color="grey")
-    fig.subplots_adjust(left=0.07, right=0.95, bottom=0.1, top=0.93, wspace=0.38, hspace=0.5)
-    return _figure_svg(fig)
-
-
 def summary_figure_svg(rows: Sequence[dict[str, Any]]) -> str:
     """Grade distribution and SoH histogram of all records."""
     import matplotlib
@@ -203,6 +143,8 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; font-si
 td.num { text-align: right; }
 details { border: 1px solid #ddd; margin: 0.4em 0; padding: 0.3em 0.8em; }
 summary { cursor: pointer; font-weight: 600; }
+figure { margin: 0.5em 0; }
+figure svg { max-width: 100%; height: auto; }
 .grade-A { color: #1a7f37; } .grade-B { color: #2f9e44; } .grade-C { color: #b08800; }
 .grade-D { color: #d9480f; } .grade-recycle { color: #c92a2a; } .grade-retest { color: #862e9c; }
 .warn { color: #c92a2a; }
@@ -275,14 +217,9 @@ def record_section(index: int, row: dict[str, Any], figure_svg: str, provenance:
     )
 
 
-def render_record_figures(plot_data: Sequence[RecordPlotData], workers: int | None = None) -> list[str]:
-    """One SVG per record, drawn on every core: matplotlib takes a few tenths of a second per figure,
-    so a thousand records would take minutes on one core."""
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(plot_data) < PARALLEL_FROM_RECORDS:
-        return [record_figure_svg(data) for data in plot_data]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(record_figure_svg, plot_data, chunksize=8))
+def render_record_figures(plot_data: Sequence[RecordPlotData]) -> list[str]:
+    """One SVG per record, in order. A few milliseconds each, so one core draws a thousand records in seconds."""
+    return [record_figure_svg(data) for data in plot_data]
 
 
 def page_html(title: str, body: str) -> str:
