@@ -22,7 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
-from bench.estimate.circuits import ALPHA_MIN, U_LIMIT, Circuit, parse_circuit
+from bench.estimate.circuits import U_LIMIT, Circuit, parse_circuit
+from bench.estimate.plausibility import check_fit
 from bench.estimate.spectra import SpectrumBlock, as_block
 
 DEFAULT_CIRCUIT = "L-R0-RQ-RQ-W"
@@ -133,6 +134,102 @@ def initial_values(circuit: Circuit, block: SpectrumBlock, fractions: Sequence[f
             params[:, circuit.index(f"alpha{k + 1}")] = alpha0
         starts.append(params)
     return np.stack(starts)
+
+
+def _arc_peaks(block: SpectrumBlock) -> tuple[np.ndarray, ...]:
+    """Per spectrum: the two most prominent -Im maxima (fast and slow arc) and the real parts around them.
+
+    Why: a cold cell's charge-transfer arc grows and slides toward the bottom of the
+    window, so "the largest -Im in the upper part of the span" picks its flank and the
+    arcs start a decade or more away from where they are. Local maxima of a 3-point
+    smoothed -Im over log-frequency find both arcs wherever they sit. Returns
+    (f_fast, f_slow, re_fast, re_valley, re_slow, has_two, tail): has_two where two maxima
+    were found; tail where one was found and -Im rises again toward the lowest frequency
+    (the slow arc then peaks below the window; f_slow is placed there). Elsewhere
+    f_fast = f_slow = the one maximum's frequency.
+    """
+    f, z, valid = block.frequency_hz, block.z, block.valid
+    n, width = z.shape
+    rows = np.arange(n)[:, None]
+    order = np.argsort(np.where(valid, -f, np.inf), axis=1, kind="stable")  # high -> low frequency, invalid last
+    fs, zs, vs = f[rows, order], z[rows, order], valid[rows, order]
+    y = np.where(vs, -zs.imag, np.nan)
+    padded = np.pad(y, ((0, 0), (1, 1)), constant_values=np.nan)
+    window = np.stack([padded[:, :-2], padded[:, 1:-1], padded[:, 2:]])
+    count = np.isfinite(window).sum(axis=0)
+    smooth = np.where(count > 0, np.nansum(window, axis=0) / np.maximum(count, 1), np.nan)
+    smooth = np.where(vs, smooth, np.nan)
+    left = np.pad(smooth, ((0, 0), (1, 0)), constant_values=np.nan)[:, :-1]
+    right = np.pad(smooth, ((0, 0), (0, 1)), constant_values=np.nan)[:, 1:]
+    with np.errstate(invalid="ignore"):
+        is_max = (smooth >= left) & (smooth > right) & (smooth > 0)
+    height = np.where(is_max, smooth, -np.inf)
+    k_sorted = np.argsort(-height, axis=1, kind="stable")
+    k1, k2 = k_sorted[:, 0], k_sorted[:, 1] if width > 1 else k_sorted[:, 0]
+    r = np.arange(n)
+    has_one = np.isfinite(height[r, k1])
+    has_two = has_one & np.isfinite(height[r, k2]) & (np.abs(k1 - k2) >= 2)
+    k_fast = np.where(has_two, np.minimum(k1, k2), k1)  # sorted high -> low: smaller index = faster
+    k_slow = np.where(has_two, np.maximum(k1, k2), k1)
+    between = (np.arange(width)[None, :] > k_fast[:, None]) & (np.arange(width)[None, :] < k_slow[:, None]) & vs
+    k_valley = np.where(between.any(axis=1), np.argmin(np.where(between, smooth, np.inf), axis=1), k_fast)
+    # One maximum and -Im rising again toward the lowest frequency: the slow arc peaks below
+    # the window (a cold cell). Place it half an octave below the lowest frequency.
+    k_bottom = np.maximum(vs.sum(axis=1) - 1, 0)
+    below = (np.arange(width)[None, :] > k1[:, None]) & vs
+    k_dip = np.where(below.any(axis=1), np.argmin(np.where(below, smooth, np.inf), axis=1), k1)
+    tail = has_one & ~has_two & (k_dip < k_bottom) & (smooth[r, k_bottom] > 1.2 * smooth[r, k_dip])
+    k_valley = np.where(tail, k_dip, k_valley)
+    f_slow = np.where(tail, fs[r, k_bottom] / np.sqrt(2.0), fs[r, k_slow])
+    # the part of the slow arc inside the window is its high-frequency flank: -Im there is at
+    # most about R/2, so 2(-Im at the bottom) is a lower bound for R_slow; so is 2 dRe
+    re_slow = np.where(tail, zs.real[r, k_dip] + np.maximum(zs.real[r, k_bottom] - zs.real[r, k_dip], smooth[r, k_bottom]), zs.real[r, k_slow])
+    return (
+        np.where(has_one, fs[r, k_fast], np.nan),
+        np.where(has_one, f_slow, np.nan),
+        zs.real[r, k_fast],
+        zs.real[r, k_valley],
+        re_slow,
+        has_two,
+        tail,
+    )
+
+
+def peak_starts(circuit: Circuit, block: SpectrumBlock, fallback: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Starts (n, p) with the first two RQ arcs placed on the spectrum's -Im maxima.
+
+    Returns (two_peak_start, has_two, tail_start, tail): the first places the arcs on two
+    maxima where has_two; the second, where tail, places the slow arc below the window.
+    Rows without them hold ``fallback`` (a start from ``initial_values`` that also
+    supplies L, R0, the diffusion element and any further arcs). Arc resistances come from
+    the real parts: at an arc's -Im maximum Re(Z) has climbed about half the arc, so
+    R_fast ~ 2 (Re(peak_fast) - R0) and R_slow ~ 2 (Re(peak_slow) - Re(valley)).
+    """
+    n = fallback.shape[0]
+    if circuit.elements.count("RQ") < 2:
+        none = np.zeros(n, dtype=bool)
+        return fallback.copy(), none, fallback.copy(), none
+    f_fast, f_slow, re_fast, re_valley, re_slow, has_two, tail = _arc_peaks(block)
+    scale = np.sum(np.abs(block.z) * block.valid, axis=1) / np.maximum(block.n_valid, 1)
+    r0 = fallback[:, circuit.index("r0_ohm")]
+    r_fast = np.clip(2.0 * (re_fast - r0), 0.01 * scale, None)
+    r_slow = np.clip(2.0 * (re_slow - re_valley), 0.01 * scale, None)
+    alpha0 = 0.85
+    out = []
+    for use in (has_two, tail):
+        start = fallback.copy()
+        for k, (r, f_pk) in enumerate(((r_fast, f_fast), (r_slow, f_slow))):
+            tau = 1 / (2 * np.pi * np.where(use, f_pk, 1.0))
+            cols = [circuit.index(f"{name}{k + 1}{suffix}") for name, suffix in (("r", "_ohm"), ("q", ""), ("alpha", ""))]
+            start[:, cols[0]] = np.where(use, r, fallback[:, cols[0]])
+            start[:, cols[1]] = np.where(use, tau**alpha0 / r, fallback[:, cols[1]])
+            start[:, cols[2]] = np.where(use, alpha0, fallback[:, cols[2]])
+        if "sigma_ohm_per_sqrt_s" in circuit.names:
+            # the arcs now carry the low-frequency real part: start the Warburg small
+            col = circuit.index("sigma_ohm_per_sqrt_s")
+            start[:, col] = np.where(use, 0.3 * fallback[:, col], fallback[:, col])
+        out.append(start)
+    return out[0], has_two, out[1], tail
 
 
 def _residual(z_model: np.ndarray, z: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -270,27 +367,46 @@ def fit_ecm(
     idx = np.flatnonzero(fittable)
     if idx.size:
         sub = SpectrumBlock(block.frequency_hz[idx], block.z[idx], block.valid[idx])
-        starts = initial_values(parsed, sub, arc_fractions if parsed.elements.count("RQ") > 1 else (1.0,))
-        u_best = parsed.to_internal(starts[0])
+        heuristic = initial_values(parsed, sub, arc_fractions if parsed.elements.count("RQ") > 1 else (1.0,))
+        two_peak, has_two, tail_start, tail = peak_starts(parsed, sub, heuristic[0])
+        everywhere = np.ones(len(idx), dtype=bool)
+        # (start, rows it differs for): a start is only retried on suspect rows where it is new
+        # (start, rows it is new for, retried on misfit too): the other arc placements are
+        # retried on any suspect fit; the further resistance splits only on degenerate ones
+        starts = [(two_peak, everywhere, True), (tail_start, tail, True), (heuristic[0], has_two, True)]
+        starts += [(h, everywhere, False) for h in heuristic[1:]]
+        u_best = parsed.to_internal(starts[0][0])
         u_best, cost_best, conv_best, iter_best = levenberg_marquardt(
             parsed, u_best, sub, max_iter=max_iter, tol=tol, lambda0=lambda0
         )
         cost_best = np.where(np.isfinite(cost_best), cost_best, np.inf)
-        for start in starts[1:]:
-            # Further starts only for suspect fits: a CPE exponent or R0 collapsed onto its
-            # bound (a degenerate basin), no convergence, or a misfit above restart_rel_rmse.
+        f_lo = np.min(np.where(sub.valid, sub.frequency_hz, np.inf), axis=1)
+        f_hi = np.max(np.where(sub.valid, sub.frequency_hz, -np.inf), axis=1)
+        scale = np.sum(np.abs(sub.z) * sub.valid, axis=1) / np.maximum(sub.n_valid, 1)
+        for start, applies, on_misfit in starts[1:]:
+            # Further starts only for suspect fits: implausible parameters (an arc collapsed or
+            # outside the measured window, a CPE exponent on its bound: a degenerate basin),
+            # R0 collapsed, no convergence, or a misfit above restart_rel_rmse.
             fitted = parsed.to_physical(u_best)
-            alpha_low = np.any(np.where(parsed.is_alpha(), fitted, 1.0) < ALPHA_MIN + 0.02, axis=1)
-            r0_low = fitted[:, parsed.index("r0_ohm")] < 0.2 * starts[0][:, parsed.index("r0_ohm")]
+            degenerate = check_fit(parsed, fitted, f_lo, f_hi, scale).implausible
+            r0_low = fitted[:, parsed.index("r0_ohm")] < 0.2 * heuristic[0][:, parsed.index("r0_ohm")]
             misfit = np.sqrt(cost_best / np.maximum(sub.n_valid, 1)) > restart_rel_rmse
-            redo = np.flatnonzero(alpha_low | r0_low | ~conv_best | misfit)
-            if redo.size == 0:
+            suspect = degenerate | r0_low | ~conv_best | (misfit & on_misfit)
+            if not suspect.any():
                 break
+            redo = np.flatnonzero(suspect & applies)
+            if redo.size == 0:
+                continue
             part = SpectrumBlock(sub.frequency_hz[redo], sub.z[redo], sub.valid[redo])
             u2, cost2, conv2, iter2 = levenberg_marquardt(
                 parsed, parsed.to_internal(start[redo]), part, max_iter=max_iter, tol=tol, lambda0=lambda0
             )
-            better = np.isfinite(cost2) & (cost2 < cost_best[redo])
+            # a plausible fit beats an implausible one unless it is clearly worse (the
+            # degenerate basins often reach a slightly lower cost by bending a CPE into a tail)
+            plausible2 = ~check_fit(parsed, parsed.to_physical(u2), f_lo[redo], f_hi[redo], scale[redo]).implausible
+            better = np.isfinite(cost2) & (
+                (cost2 < cost_best[redo]) | (plausible2 & degenerate[redo] & (cost2 < 1.5 * cost_best[redo]))
+            )
             rows = redo[better]
             u_best[rows], cost_best[rows], conv_best[rows], iter_best[rows] = u2[better], cost2[better], conv2[better], iter2[better]
         params[idx] = parsed.to_physical(u_best)
