@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -136,11 +136,14 @@ def log_ticks(lo: float, hi: float) -> tuple[float, ...]:
 
 
 def decimals_for(ticks: Sequence[float]) -> int:
-    """The fewest decimals that write every tick exactly (0.25 needs two, 2.5 one, 20 none)."""
-    for decimals in range(7):
-        if all(abs(round(t, decimals) - t) <= 1e-9 * max(1.0, abs(t)) for t in ticks):
+    """The fewest decimals that write every tick exactly (0.25 needs two, 2.5 one, 20 none), to a thousandth of a step."""
+    values = sorted(ticks)
+    gaps = [b - a for a, b in zip(values, values[1:]) if b > a]
+    tolerance = 1e-3 * (min(gaps) if gaps else abs(values[0]) if values and values[0] else 1.0)
+    for decimals in range(13):
+        if all(abs(round(t, decimals) - t) <= tolerance for t in values):
             return decimals
-    return 6
+    return 12
 
 
 def tick_label(value: float, decimals: int, log: bool) -> str:
@@ -269,13 +272,11 @@ def panel_svg(
     right_label: str = "",
 ) -> str:
     """One panel: frame, grid, ticks and labels, the series, a legend line, and an optional right-hand y axis."""
-    cleaned = [Series(*finite_points(s.x, s.y, x_log, y_log), s.colour, s.label, s.line, s.dots, s.dot_size_px, s.line_width_px)
-               for s in series]
-    cleaned = [s for s in cleaned if s.x.size]
+    cleaned = [replace(s, x=x, y=y) for s in series for x, y in [finite_points(s.x, s.y, x_log, y_log)] if x.size]
     right = None
     if right_series is not None:
         rx, ry = finite_points(right_series.x, right_series.y, x_log, False)
-        right = Series(rx, ry, right_series.colour, right_series.label, line_width_px=right_series.line_width_px) if rx.size else None
+        right = replace(right_series, x=rx, y=ry) if rx.size else None
     f = frame
     mid_x = (f.left + f.right) / 2
     out = [f'<g class="panel" data-title="{esc(title)}" text-anchor="middle">',

@@ -315,3 +315,15 @@ def test_a_thousand_records_make_a_page_under_20_mb() -> None:
     assert page.count("<details id='rec-") == 1000 and page.count("class='record' open>") == 0
     assert page.count('data-title="Nyquist"') == 1000 and page.count("fitted circuit") == 1000
     assert len(page.encode()) < 20_000_000
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e-4, 1.0, 1e5])
+def test_tick_labels_stay_distinct_at_any_scale(scale: float) -> None:
+    f = np.logspace(3, -1, 11)
+    residual = scale * np.sin(np.arange(11.0))
+    data = svg_plots.RecordPlotData(f, np.zeros(0, complex), np.zeros(0, complex), residual, -residual,
+                                    pulse_time_s=np.arange(11.0), pulse_voltage_v=3.7 + residual, pulse_current_a=residual)
+    panels = _panels(record_figure_svg(data))
+    for title, group in (("Lin-KK residuals", "yticks"), ("DC pulse", "yticks"), ("DC pulse", "y2ticks")):
+        labels = [t.text for t in next(g for g in panels[title].iter(f"{SVG_NS}g") if g.get("class") == group)]
+        assert len(labels) >= 2 and len(set(labels)) == len(labels), (title, group, labels)
