@@ -22,7 +22,8 @@ from bench.estimate.soh import (
 )
 from bench.records import RecordBatch
 
-POOR_FIT_REL_RMSE = 0.05
+# A predicted SoH outside this range is not credible whatever its interval: graded retest.
+CREDIBLE_SOH_RANGE = (0.0, 1.2)
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,16 @@ def evaluate(batch: RecordBatch, model: SohModel | None = None) -> Estimates:
 
     quick = np.isfinite(a.resistance_growth)
     if model is not None:
-        pred, p_lo, p_hi = model.predict(quick_test_features(batch, a))
-        use = quick & np.isfinite(pred)
-        soh[use], low[use], high[use] = pred[use], p_lo[use], p_hi[use]
+        features = quick_test_features(batch, a)
+        p = model.predict_guarded(features)
+        use = quick & np.isfinite(p.soh)
+        soh[use], low[use], high[use] = p.soh[use], p.soh_low[use], p.soh_high[use]
         method[use] = "calibrated"
+        names = np.array(model.feature_names)
+        for i in np.flatnonzero(use & p.extrapolated):  # only the flagged records get a message
+            warnings[i].append(
+                f"outside the calibration range ({', '.join(names[p.outside[i]])}): clipped to it, interval widened"
+            )
     else:
         fb, fb_lo, fb_hi = fallback_soh(a.resistance_growth)
         use = quick
@@ -155,9 +162,19 @@ def evaluate(batch: RecordBatch, model: SohModel | None = None) -> Estimates:
         warnings[i].append(
             f"spectrum fails Lin-KK (max residual {100 * a.kk_max_residual[i]:.1f} % > {100 * DEFAULT_KK_THRESHOLD:.0f} %)"
         )
-    poor = a.has_spectrum & (a.fit_rel_rmse > POOR_FIT_REL_RMSE)
-    _add(warnings, poor, f"equivalent-circuit fit poor (rel. RMSE > {100 * POOR_FIT_REL_RMSE:.0f} %)")
-    retest = not_complete | nothing | (kk_failed & ~measured)
+    for i in np.flatnonzero(a.has_spectrum & ~a.fit_ok):
+        fallback_r0 = {"intercept": "R0 from the spectrum's high-frequency intercept", "pulse": "R0 from the DC pulse"}
+        used = fallback_r0.get(str(a.r0_source[i]), "no R0")
+        warnings[i].append(f"equivalent-circuit fit not used ({'; '.join(a.fit_problems[i])}): {used}, arc resistances left out")
+    estimated = np.isin(method, ("calibrated", "fallback"))
+    incredible = estimated & np.isfinite(soh) & ((soh < CREDIBLE_SOH_RANGE[0]) | (soh > CREDIBLE_SOH_RANGE[1]))
+    for i in np.flatnonzero(incredible):
+        warnings[i].append(
+            f"{method[i]} SoH {100 * soh[i]:.0f} % is outside {100 * CREDIBLE_SOH_RANGE[0]:.0f}..{100 * CREDIBLE_SOH_RANGE[1]:.0f} %: "
+            "not credible, re-test the cell"
+        )
+    soh[incredible], low[incredible], high[incredible] = np.nan, np.nan, np.nan
+    retest = not_complete | nothing | (kk_failed & ~measured) | incredible
 
     grading = grade_records(
         soh, a.resistance_growth, np.asarray(batch.rules_key, dtype=str), batch.rules_by_key or {},

@@ -19,10 +19,9 @@ from bench.estimate.analysis import (
     REFERENCE_TEMPERATURE_C,
     Analysis,
     analyse,
-    arrhenius_factor,
 )
 from bench.estimate.errors import EstimateInputError
-from bench.estimate.model import SohModel
+from bench.estimate.model import RANGE_TOLERANCE, SohModel
 from bench.records import RecordBatch
 
 MEASURED_HALF_WIDTH = 0.02  # capacity-test uncertainty (current accuracy, rate, temperature), as SoH fraction
@@ -46,17 +45,14 @@ def feature_names() -> tuple[str, ...]:
 
 
 def quick_test_features(batch: RecordBatch, analysis: Analysis) -> np.ndarray:
-    """(n, k) features in ``feature_names()`` order: log resistances relative to the cell type's R0 at 25 °C,
+    """(n, k) features in ``feature_names()`` order: log resistances relative to the cell type's R0 at 25 °C
+    (R0 with the ohmic activation energy, the arcs with the charge-transfer one; the arcs are NaN where the fit is
+    not trusted, ``analysis.fit_ok``), log |Z| of the measured spectrum at fixed frequencies (no fit needed),
     temperature as 1000/T - 1000/T_ref, SOC (measured, else from OCV: `analysis.soc`; NaN where unknown, which
     the model treats as its training centre). `calibrate` and `evaluate` both call this, so a model sees the same
-    filled SOC in training and in use."""
+    features in training and in use."""
     ref = np.asarray(batch.reference_r0_ohm, dtype=float)[:, None]
-    factor = arrhenius_factor(np.asarray(batch.temperature_c, dtype=float))[:, None]
-    names = analysis.param_names
-    r = np.column_stack(
-        [analysis.r0_25_ohm]
-        + [analysis.param(k) * factor[:, 0] if k in names else np.full(len(ref), np.nan) for k in ("r1_ohm", "r2_ohm")]
-    )
+    r = np.column_stack([analysis.r0_25_ohm, analysis.r_arc_25_ohm])
     with np.errstate(invalid="ignore", divide="ignore"):
         logs = np.log(np.column_stack([r, analysis.z_abs_at]) / ref)
         t_k = np.asarray(batch.temperature_c, dtype=float) + 273.15
@@ -91,6 +87,15 @@ def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.n
 
 def _predict(center, scale, coef, intercept, x):
     return intercept + np.nan_to_num((x - center) / scale) @ coef
+
+
+def _clip_to_range(x: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """x clipped per feature to the training rows' range (plus RANGE_TOLERANCE), as ``SohModel`` does in use."""
+    seen = np.isfinite(train).any(axis=0)
+    low = np.nanmin(np.where(seen, train, 0.0), axis=0)
+    high = np.nanmax(np.where(seen, train, 0.0), axis=0)
+    margin = RANGE_TOLERANCE * (high - low)
+    return np.where(seen, np.clip(x, low - margin, high + margin), x)
 
 
 def group_folds(groups: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
@@ -156,7 +161,7 @@ def calibrate(batch: RecordBatch, n_folds: int = 5, seed: int = 0) -> tuple[SohM
         for k in range(n_folds):  # loop over folds, each a whole-batch fit
             test = folds == k
             center, scale, coef, b = _ridge(x[~test], y[~test], alpha)
-            pred[test] = _predict(center, scale, coef, b, x[test])
+            pred[test] = _predict(center, scale, coef, b, _clip_to_range(x[test], x[~test]))
         rmse = float(np.sqrt(np.mean((y - pred) ** 2)))
         if best is None or rmse < best[0]:
             best = (rmse, alpha, pred)
@@ -176,6 +181,10 @@ def calibrate(batch: RecordBatch, n_folds: int = 5, seed: int = 0) -> tuple[SohM
         float(covered.mean()), INTERVAL_NOMINAL, float(widths.mean()), ridge_alpha,
     )
     center, scale, coef, b = _ridge(x, y, ridge_alpha)
+    seen = np.isfinite(x).any(axis=0)
+    with np.errstate(invalid="ignore"):
+        feature_low = np.where(seen, np.nanmin(np.where(seen, x, 0.0), axis=0), np.nan)
+        feature_high = np.where(seen, np.nanmax(np.where(seen, x, 0.0), axis=0), np.nan)
     model = SohModel(
         feature_names=feature_names(),
         center=tuple(map(float, center)),
@@ -186,6 +195,8 @@ def calibrate(batch: RecordBatch, n_folds: int = 5, seed: int = 0) -> tuple[SohM
         residual_high=float(hi),
         interval_nominal=INTERVAL_NOMINAL,
         ridge_alpha=ridge_alpha,
+        feature_low=tuple(map(float, feature_low)),
+        feature_high=tuple(map(float, feature_high)),
         training={
             "n_records": report.n_records, "n_cells": n_cells, "n_folds": n_folds, "seed": seed,
             "ridge_alpha": ridge_alpha, "cv_mae": report.mae, "cv_rmse": report.rmse, "cv_coverage": report.coverage,

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.estimate.analysis import arrhenius_factor
+from bench.estimate.analysis import (
+    ACTIVATION_ENERGY_CHARGE_TRANSFER_J_PER_MOL,
+    ACTIVATION_ENERGY_OHMIC_J_PER_MOL,
+    arrhenius_factor,
+)
 from bench.estimate.circuits import parse_circuit
 from bench.records import RaggedSeries, RecordBatch
 
@@ -47,7 +51,15 @@ def synthetic_batch(
     with_discharge: bool = False,
     with_pulse: bool = True,
     with_reference: bool = False,
+    temperature_c_range: tuple[float, float] = (15.0, 35.0),
 ) -> tuple[RecordBatch, SyntheticTruth]:
+    """n_records synthetic records with known SoH, measured at temperatures spread over temperature_c_range.
+
+    Temperature acts as Arrhenius factors would on a real cell: R0 and the Warburg
+    coefficient with the ohmic activation energy, the arcs with the charge-transfer one,
+    and since an arc's capacitance hardly depends on temperature, its time constant
+    grows with its resistance (a cold cell's arcs slide toward low frequency).
+    """
     rng = np.random.default_rng(seed)
     n = n_records
     n_cells = max(1, -(-n // records_per_cell))
@@ -56,16 +68,20 @@ def synthetic_batch(
     cell_spread = rng.normal(0.0, 0.04, n_cells)
     soh = np.clip(cell_soh[cell_of] + rng.normal(0, 0.004, n), 0.5, 1.02)
     ageing = (1 - soh) + cell_spread[cell_of] * 0.5
-    temperature_c = rng.uniform(15.0, 35.0, n)
+    temperature_c = rng.uniform(*temperature_c_range, n)
     soc = rng.uniform(0.3, 0.7, n)
-    to_t = 1 / arrhenius_factor(temperature_c)  # 25 °C value -> value at temperature
-    r0 = REFERENCE_R0_OHM * (1 + 1.8 * ageing) * np.exp(rng.normal(0, 0.02, n)) * to_t
-    r1 = 0.4 * REFERENCE_R0_OHM * (1 + 2.5 * ageing) * np.exp(rng.normal(0, 0.03, n)) * to_t
-    r2 = 0.8 * REFERENCE_R0_OHM * (1 + 3.0 * ageing) * (1 + 0.3 * (soc - 0.5)) * to_t
+    ohmic = 1 / arrhenius_factor(temperature_c, ACTIVATION_ENERGY_OHMIC_J_PER_MOL)  # 25 °C value -> value at temperature
+    ct = 1 / arrhenius_factor(temperature_c, ACTIVATION_ENERGY_CHARGE_TRANSFER_J_PER_MOL)
+    r0_25 = REFERENCE_R0_OHM * (1 + 1.8 * ageing) * np.exp(rng.normal(0, 0.02, n))
+    r1_25 = 0.4 * REFERENCE_R0_OHM * (1 + 2.5 * ageing) * np.exp(rng.normal(0, 0.03, n))
+    r2_25 = 0.8 * REFERENCE_R0_OHM * (1 + 3.0 * ageing) * (1 + 0.3 * (soc - 0.5))
+    q1 = (1 / (2 * np.pi * 300.0)) ** 0.9 / r1_25  # arc peaks at 300 Hz and 3 Hz at 25 °C
+    q2 = (1 / (2 * np.pi * 3.0)) ** 0.8 / r2_25
+    r0, r1, r2 = r0_25 * ohmic, r1_25 * ct, r2_25 * ct
     circuit = parse_circuit("L-R0-RQ-RQ-W")
     params = np.column_stack([
-        np.full(n, 2e-8), r0, r1, (1 / (2 * np.pi * 300.0)) ** 0.9 / r1,
-        np.full(n, 0.9), r2, (1 / (2 * np.pi * 3.0)) ** 0.8 / r2, np.full(n, 0.8), 0.3 * REFERENCE_R0_OHM * (1 + ageing),
+        np.full(n, 2e-8), r0, r1, q1, np.full(n, 0.9), r2, q2, np.full(n, 0.8),
+        0.3 * REFERENCE_R0_OHM * (1 + ageing) * ohmic,
     ])
     frequency_hz = np.logspace(np.log10(1050.0), -1, n_freq)
     z = circuit.impedance(params, frequency_hz)
