@@ -89,3 +89,11 @@ def wait_for_event(process: subprocess.Popen, predicate, timeout_s: float = 60) 
         if predicate(event):
             return event
     raise AssertionError("event not seen in time")
+
+
+def clear_injected_faults(station, instrument_name: str) -> None:
+    """Undo faults a test injected at run time into a shared `SimulatedStation`, so the next test starts clean."""
+    faults = station.plan.for_instrument(instrument_name)
+    with faults.lock:
+        faults.delay_ms, faults.no_reply_after, faults.drop_after = 0.0, None, None
+        faults.corrupt_every, faults.error_after, faults.dropped, faults.error_pushed = None, None, False, False

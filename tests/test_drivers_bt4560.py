@@ -9,11 +9,10 @@ import pytest
 
 from drivers.properties import SettingOutOfRange
 from drivers.protocols import CellReversed, ConnectionLost, ImpedanceMeter, InstrumentError, LeadOpen, Thermometer
-
-sim_station = pytest.importorskip("drivers.sim.station", reason="the simulated instruments (drivers.sim) are not importable")
-
-from drivers.hioki_bt4560 import HiokiBT4560  # noqa: E402
-from drivers.registry import open_instrument  # noqa: E402
+from drivers.sim import station as sim_station
+from drivers.hioki_bt4560 import HiokiBT4560
+from drivers.registry import open_instrument
+from sim_helpers import clear_injected_faults
 
 
 @pytest.fixture(scope="module", params=["pty", "tcp"])
@@ -30,10 +29,7 @@ def no_faults_left_behind(request) -> Iterator[None]:
     yield
     if "sim" not in request.fixturenames:
         return
-    faults = request.getfixturevalue("sim").plan.for_instrument("bt4560")
-    with faults.lock:
-        faults.delay_ms, faults.no_reply_after, faults.drop_after = 0.0, None, None
-        faults.corrupt_every, faults.error_after, faults.dropped, faults.error_pushed = None, None, False, False
+    clear_injected_faults(request.getfixturevalue("sim"), "bt4560")
 
 
 def open_meter(sim, **kwargs) -> HiokiBT4560:

@@ -10,11 +10,9 @@ import pytest
 
 from drivers.properties import SettingOutOfRange
 from drivers.protocols import SourceMeter
-
-sim_station = pytest.importorskip("drivers.sim.station", reason="the simulated instruments (drivers.sim) are not importable")
-
-from drivers.keithley_2281s import Keithley2281S  # noqa: E402
-from drivers.registry import open_instrument  # noqa: E402
+from drivers.sim import station as sim_station
+from drivers.keithley_2281s import Keithley2281S
+from drivers.registry import open_instrument
 
 
 @pytest.fixture

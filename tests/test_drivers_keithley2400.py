@@ -9,11 +9,10 @@ import pytest
 
 from drivers.properties import SettingOutOfRange
 from drivers.protocols import ConnectionLost, InstrumentError, SourceMeter
-
-sim_station = pytest.importorskip("drivers.sim.station", reason="the simulated instruments (drivers.sim) are not importable")
-
-from drivers.keithley_2400 import Keithley2400, model_from_idn  # noqa: E402
-from drivers.registry import open_instrument  # noqa: E402
+from drivers.sim import station as sim_station
+from drivers.keithley_2400 import Keithley2400, model_from_idn
+from drivers.registry import open_instrument
+from sim_helpers import clear_injected_faults
 
 
 def plain_output_state(resource: str, termination: str = "\n") -> str:
@@ -43,10 +42,7 @@ def no_faults_left_behind(request) -> Iterator[None]:
     yield
     if "sim" not in request.fixturenames:
         return
-    faults = request.getfixturevalue("sim").plan.for_instrument("keithley2400")
-    with faults.lock:
-        faults.delay_ms, faults.no_reply_after, faults.drop_after = 0.0, None, None
-        faults.corrupt_every, faults.error_after, faults.dropped, faults.error_pushed = None, None, False, False
+    clear_injected_faults(request.getfixturevalue("sim"), "keithley2400")
 
 
 @pytest.fixture

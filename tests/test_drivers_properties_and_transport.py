@@ -20,6 +20,7 @@ from drivers.properties import (
 )
 from drivers.protocols import InstrumentError
 from drivers.transport import SERIAL_SCHEME, TransportSettings, open_transport
+from drivers.sim import station as sim_station
 
 
 def test_in_range_accepts_the_closed_interval_and_rejects_the_rest() -> None:
@@ -126,9 +127,6 @@ def test_transport_settings_are_validated() -> None:
         TransportSettings(stop_bits=3)
     with pytest.raises(ValueError, match="data_bits"):
         TransportSettings(data_bits=9)
-
-
-sim_station = pytest.importorskip("drivers.sim.station", reason="the simulated instruments (drivers.sim) are not importable")
 
 
 def test_the_pyserial_scheme_talks_to_a_serial_instrument() -> None:

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import h5py
-import pytest
 
 from cli_helpers import bench_executable, run_bench
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bench.interrupts import StopRequest
-from bench.runner import CellContext, SeriesCapture, run_cc_discharge
+from bench.runner import CellContext, run_cc_discharge
 from drivers.clock import ScaledClock
 from drivers.protocols import SourceReading
 

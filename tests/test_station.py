@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,20 +88,6 @@ def test_mistakes_are_one_line_naming_file_and_key(tmp_path: Path, edit, expecte
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(StationError, match="station file not found"):
         load_station(tmp_path / "nope.toml")
-
-
-sim_station = pytest.importorskip("drivers.sim.station", reason="the simulated instruments (drivers.sim) are not importable")
-
-
-@pytest.fixture
-def sim() -> Iterator:
-    with sim_station.SimulatedStation(cells=2, seed=1, chemistry="nmc", speed=200) as station:
-        yield station
-
-
-@pytest.fixture
-def station_file(sim, tmp_path: Path) -> Path:
-    return sim.write_station_file(tmp_path / "station.toml")
 
 
 def plain_query(resource: str, command: str) -> str:

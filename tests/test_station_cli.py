@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from cli_helpers import run_bench
-
-sim_station = pytest.importorskip("drivers.sim.station", reason="the simulated instruments (drivers.sim) are not importable")
-
-
-@pytest.fixture
-def sim() -> Iterator:
-    with sim_station.SimulatedStation(cells=2, seed=1, chemistry="nmc", speed=200) as station:
-        yield station
-
-
-@pytest.fixture
-def station_file(sim, tmp_path: Path) -> Path:
-    return sim.write_station_file(tmp_path / "station.toml")
 
 
 def test_check_prints_one_ok_line_per_instrument_and_exits_0(sim, station_file: Path) -> None:
