@@ -20,7 +20,7 @@ from bench.estimate.circuits import ALPHA_MIN, Circuit
 # An arc whose peak frequency 1/(2 pi tau) lies more than this many decades outside the
 # measured window is not determined by the data.
 TAU_WINDOW_DECADES = 1.0
-# An arc or Warburg resistance below this share of the spectrum's mean |Z| has collapsed
+# An arc resistance below this share of the spectrum's mean |Z| has collapsed
 # (it no longer describes any feature of the spectrum).
 COLLAPSED_SHARE = 1e-3
 # A CPE exponent this close to its lower bound is pinned there by the optimiser, not by the
@@ -46,7 +46,7 @@ class FitPlausibility:
         if self.tau_outside_window[i]:
             out.append(f"an arc's time constant lies more than {TAU_WINDOW_DECADES:g} decade outside the measured frequencies")
         if self.collapsed[i]:
-            out.append("an arc or diffusion resistance collapsed to zero")
+            out.append("an arc resistance collapsed to zero")
         if self.alpha_on_bound[i]:
             out.append(f"a CPE exponent sits on its bound ({ALPHA_MIN:g})")
         return out
@@ -80,7 +80,9 @@ def check_fit(
         f_arc = 1 / (2 * np.pi * tau)
         margin = 10.0**TAU_WINDOW_DECADES
         outside = np.any((f_arc < f_min_hz[:, None] / margin) | (f_arc > f_max_hz[:, None] * margin), axis=1)
-    resistance_cols = [i for i, name in enumerate(circuit.names) if (name.startswith("r") and name != "r0_ohm") or name == "sigma_ohm_per_sqrt_s"]
+    # arcs only: a Warburg coefficient near zero is often right (a large slow arc hides the
+    # diffusion tail above 0.1 Hz on cold cells) and no feature is built on it
+    resistance_cols = [i for i, name in enumerate(circuit.names) if name.startswith("r") and name != "r0_ohm"]
     with np.errstate(invalid="ignore"):
         collapsed = np.any(params[:, resistance_cols] < COLLAPSED_SHARE * scale_ohm[:, None], axis=1) if resistance_cols else np.zeros(len(params), bool)
     alpha_cols = [i for i, name in enumerate(circuit.names) if name.startswith("alpha")]
