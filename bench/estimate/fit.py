@@ -10,9 +10,11 @@ so a spectrum that needs more iterations does not slow the others down.
 
 Parameters live in an unconstrained space (log for positive values, logistic for CPE
 exponents; see ``circuits``), so the fitted circuit is physical by construction.
-Initial values are read off each spectrum (ohmic intercept, arc peak and width,
-Warburg slope, inductive tail); spectra whose first fit looks degenerate get further
-starting splits of the arc resistance, again all in one batch; the best is kept.
+Initial values are read off each spectrum (ohmic intercept, inductive tail, Warburg
+slope, and the arcs placed on the -Im maxima, or below the window where -Im still rises
+at the lowest frequency, as on cold cells). Spectra whose fit is suspect (implausible
+parameters by ``plausibility.check_fit``, no convergence, misfit) get further starts,
+all such spectra in one batch per start; the best is kept.
 """
 
 from __future__ import annotations
@@ -351,10 +353,15 @@ def fit_ecm(
     frequency_hz: (F,) shared grid, (n, F) NaN-padded rows, or a list of per-row arrays.
     z: complex impedance (n, F) (Im(Z) negative where capacitive) or a list of rows.
     circuit: e.g. "L-R0-RQ-RQ-W" (default), "R0-RQ-RQ", "L-R0-RQ-W" (see ``circuits``).
-    arc_fractions: starting shares of the first arc in the total arc resistance. The
-    first start runs for every spectrum; the others only for suspect fits (a parameter
-    collapsed onto its bound, no convergence, rel. misfit above restart_rel_rmse), all
-    such spectra in one batch per start; the lowest cost wins.
+    arc_fractions: starting shares of the first arc in the total arc resistance for the
+    heuristic starts. The first start (arcs on the -Im maxima) runs for every spectrum.
+    The other arc placements (slow arc below the window, the heuristic) run for suspect
+    fits: implausible (an arc outside the window by more than a decade, an arc collapsed,
+    a CPE exponent on its bound), R0 collapsed, no convergence, or a rel. misfit above
+    restart_rel_rmse; the further arc_fractions only for implausible or unconverged ones
+    (a misfit alone is often the circuit's limit on real cells, not a local minimum).
+    All such spectra run in one batch per start; the lowest cost wins, except that a
+    plausible fit replaces an implausible one up to 1.5x its cost.
     """
     parsed = parse_circuit(circuit)
     block = as_block(frequency_hz, z)
