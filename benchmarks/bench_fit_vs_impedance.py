@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.estimate.circuits import impedance_py_circuit, parse_circuit
-from bench.estimate.fit import DEFAULT_CIRCUIT, initial_values, fit_ecm
+from bench.estimate.fit import DEFAULT_CIRCUIT, fit_ecm, initial_values, peak_starts
 from bench.estimate.spectra import as_block
 
 
@@ -74,7 +74,9 @@ def main() -> int:
     ours_s = time.perf_counter() - t0
 
     pick = np.linspace(0, n - 1, min(args.subsample, n)).astype(int)
-    starts = initial_values(circuit, as_block([freqs[i] for i in pick], [spectra[i] for i in pick]), (0.15,))[0]
+    # impedance.py gets the same first start fit_ecm uses: arcs on the spectrum's -Im maxima.
+    block = as_block([freqs[i] for i in pick], [spectra[i] for i in pick])
+    starts = peak_starts(circuit, block, initial_values(circuit, block, (0.15,))[0])[0]
     theirs = []
     t0 = time.perf_counter()
     with warnings.catch_warnings():
