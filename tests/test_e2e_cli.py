@@ -104,3 +104,22 @@ def test_capacity_then_quick_grade_of_four_cells_into_one_file(tmp_path: Path) -
     assert len(measured) == 4
     for row in measured:  # a C/3 discharge gives slightly less than the cell's full capacity
         assert abs(row["soh"] - true_soh[row["cell_id"]]) < 0.02, row
+
+
+def test_lfp_cells_with_their_own_quick_grade(tmp_path: Path) -> None:
+    """`--sim` serves cells of the profile's chemistry; the LFP record carries its cell type and is graded."""
+    from drivers.sim.tray import make_tray
+
+    out = tmp_path / "lfp.h5"
+    result = run_bench("measure", "--sim", "--cell", "L-1", "--cell", "L-2", "--profile", "quick-grade-lfp",
+                       "--out", str(out), "--quiet", timeout_s=180)
+    assert result.returncode == 0, result.stderr
+    with h5py.File(out, "r") as handle:
+        record = handle["records"]["r000001"]
+        assert record["cell_type"].attrs["chemistry"] == "lfp"
+        assert 2.9 < float(record["steps/ocv/voltage_v"][()]) < 3.5  # on the LFP plateau, not an NMC voltage
+    rows = json.loads(run_bench("evaluate", str(out), "--json", "-", "--quiet", check=True).stdout)
+    truth = {f"L-{cell.slot}": cell.true_soh for cell in make_tray(2, 0, "lfp").cells}
+    for row in rows:
+        assert row["grade"] != "retest", row["warnings"]
+        assert abs(row["soh"] - truth[row["cell_id"]]) < 0.05, row
