@@ -62,6 +62,28 @@ def configure_warnings() -> None:
 class BenchGroup(click.Group):
     """A Click group that turns every expected failure into one line and an exit code."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's own usage errors (a missing option, a bad value) as one `error:` line too, exit 2.
+
+        Click prints them as three lines (usage, hint, error); a station log or a CI
+        report reads better with the same single line every other mistake gets.
+        """
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            exit_code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # plain `bench`: Click shows the help
+                exc.show()
+                sys.exit(exc.exit_code)
+            command = exc.ctx.command_path if exc.ctx is not None else "bench"
+            fail(f"{command}: {exc.format_message()} (see `{command} --help`)", exc.exit_code)
+        except click.ClickException as exc:
+            fail(exc.format_message(), exc.exit_code)
+        except click.exceptions.Abort:
+            fail("aborted", 1)
+        sys.exit(exit_code if isinstance(exit_code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         from drivers.protocols import InstrumentError
 

@@ -15,12 +15,27 @@ from pathlib import Path
 
 
 @contextmanager
-def simulated_station_file(*, cells: int, seed: int, chemistry: str, speed: float, faults: str | None = None) -> Iterator[Path]:
-    """Serve a simulated tray for the duration of the block; yield the path of its station file."""
+def simulated_station_file(
+    *,
+    cells: int,
+    seed: int,
+    chemistry: str,
+    speed: float,
+    faults: str | None = None,
+    ambient_c_range: tuple[float, float] | None = None,
+    soc_range: tuple[float, float] | None = None,
+) -> Iterator[Path]:
+    """Serve a simulated tray for the duration of the block; yield the path of its station file.
+
+    `ambient_c_range` / `soc_range` spread the cells over those conditions (None: the
+    simulator's defaults, about 25 C and SOC 0.3..0.6).
+    """
     from drivers.sim.station import SimulatedStation
+    from drivers.sim.tray import DEFAULT_SOC_RANGE
 
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
         station_path = Path(tmp) / "station.toml"
-        with SimulatedStation(cells=cells, seed=seed, chemistry=chemistry, speed=speed, faults=faults) as station:
+        with SimulatedStation(cells=cells, seed=seed, chemistry=chemistry, speed=speed, faults=faults,
+                              ambient_c_range=ambient_c_range, soc_range=soc_range or DEFAULT_SOC_RANGE) as station:
             station.write_station_file(station_path)
             yield station_path

@@ -123,3 +123,14 @@ def test_lfp_cells_with_their_own_quick_grade(tmp_path: Path) -> None:
     for row in rows:
         assert row["grade"] != "retest", row["warnings"]
         assert abs(row["soh"] - truth[row["cell_id"]]) < 0.05, row
+
+
+def test_measure_sim_spreads_cells_over_temperature_and_soc(tmp_path: Path) -> None:
+    out = tmp_path / "cold.h5"
+    result = run_bench("measure", "--sim", "--cell", "K-1", "--cell", "K-2", "--profile", "quick-grade",
+                       "--ambient-c", "-10:-5", "--soc", "0.8:0.9", "--out", str(out), "--quiet", timeout_s=180)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(run_bench("evaluate", str(out), "--json", "-", "--quiet", check=True).stdout)
+    for row in rows:
+        assert -10.5 < row["temperature_c"] < -4.5, row
+        assert 0.75 < row["soc"] < 0.95, row

@@ -85,6 +85,11 @@ CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
                                           "-o", str(t / "out.h5")], "frequency_hz"),
     ("CSV cell id with /", lambda t: ["import", "csv", str(write(t / "a.csv", CSV_HEADER + "A/B,m1,5,0.03,-0.001\n")),
                                       "-o", str(t / "out.h5")], "path"),
+    ("missing option", lambda t: ["measure", "--sim", "--cell", "C1", "--out", str(t / "out.h5")], "--profile"),
+    ("option value out of range", lambda t: ["demo", "--cells", "0", "--out", str(t / "out.h5")], "--cells"),
+    ("simulator option without --sim", lambda t: ["measure", "--station", str(write(t / "s.toml", "")), "--cell", "C1",
+                                                  "--profile", "quick-grade", "--soc", "0.1:0.2", "--out", str(t / "out.h5")],
+     "--sim"),
     ("station file with an unknown role", lambda t: ["measure", "--station", str(write(
         t / "s.toml", "[station]\nname='x'\n[roles]\nkettle='k'\n")), "--cell", "C1", "--profile", "quick-grade",
         "--out", str(t / "out.h5")], "kettle"),

@@ -78,8 +78,8 @@ def test_bad_faults_is_one_line_and_exit_2() -> None:
     result = run_bench("sim", "serve", "--faults", "bt4560:explode=1", timeout_s=30)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
-    assert len(error_lines) == 1 and "explode" in error_lines[0]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "explode" in lines[0], result.stderr
 
 
 def test_serve_help_has_examples() -> None:
@@ -144,8 +144,8 @@ def test_bad_ranges_are_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...
     result = run_bench("sim", "serve", *args, "--station-out", str(station), timeout_s=30)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error")]
-    assert len(error_lines) == 1 and words in error_lines[0]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], result.stderr
     assert not station.exists()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from bench.commands.sim import check_ambient_range, check_soc_range
 from bench.measure import CellAssignment, MeasureError, MeasureResult
 
 SIM_SPEED_DEFAULT = 200.0
@@ -129,7 +130,12 @@ def exit_code_for(result: MeasureResult) -> int:
 @click.option("--speed", type=click.FloatRange(min=1e-3), default=SIM_SPEED_DEFAULT, show_default=True,
               help="With --sim: simulated clock speed.")
 @click.option("--seed", type=int, default=0, show_default=True, help="With --sim: which simulated tray.")
-def measure(station_path, sim, cell_ids, tray, profile_name, out, operator, quiet, jsonl, speed, seed):
+@click.option("--ambient-c", "ambient_c_range", callback=check_ambient_range, metavar="LO:HI",
+              help="With --sim: spread the cells' temperature over LO..HI C (as `bench sim serve`).")
+@click.option("--soc", "soc_range", callback=check_soc_range, metavar="LO:HI",
+              help="With --sim: spread the cells' state of charge over LO..HI (0..1).")
+def measure(station_path, sim, cell_ids, tray, profile_name, out, operator, quiet, jsonl, speed, seed,
+            ambient_c_range, soc_range):
     """Run a test profile on one or more cells and store everything measured in an HDF5 file.
 
     \b
@@ -137,18 +143,22 @@ def measure(station_path, sim, cell_ids, tray, profile_name, out, operator, quie
       bench measure --station station.toml --cell C001 --cell C002 --profile quick-grade --out run.h5
       bench measure --sim --cell C001 --profile capacity --out cap.h5 --operator anna
       bench measure --station station.toml --tray tray.csv --profile quick-grade --out run.h5 --jsonl
+      bench measure --sim --cell C1 --cell C2 --profile quick-grade --ambient-c -10:45 --out cold.h5
     """
     from bench.profiles import load_profile
     from bench.sim_session import simulated_station_file
 
     if bool(station_path) == bool(sim):
         raise click.UsageError("give either --station FILE or --sim")
+    if station_path and (ambient_c_range or soc_range):
+        raise click.UsageError("--ambient-c and --soc set up simulated cells: use them with --sim")
     profile = load_profile(profile_name)
     cells = cells_from_options(cell_ids, tray)
     progress = make_progress(quiet, jsonl)
     if sim:
         n_slots = max(cell.slot for cell in cells)
-        with simulated_station_file(cells=n_slots, seed=seed, chemistry=profile.cell_type.chemistry, speed=speed) as path:
+        with simulated_station_file(cells=n_slots, seed=seed, chemistry=profile.cell_type.chemistry, speed=speed,
+                                    ambient_c_range=ambient_c_range, soc_range=soc_range) as path:
             result = run_measurement(path, profile, cells, out, operator=operator, progress=progress)
     else:
         result = run_measurement(station_path, profile, cells, out, operator=operator, progress=progress)

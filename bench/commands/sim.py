@@ -35,7 +35,7 @@ def _parse_range(text: str, example: str) -> tuple[float, float]:
         raise ValueError(f"{text!r} is not LO:HI (two numbers separated by one colon, e.g. {example})") from None
 
 
-def _check_ambient_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+def check_ambient_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
     """`--ambient-c LO:HI` checked against the tray's limits before any server starts."""
     if value is None:
         return None
@@ -47,7 +47,7 @@ def _check_ambient_range(ctx: click.Context, param: click.Parameter, value: str 
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
-def _check_soc_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
+def check_soc_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
     """`--soc LO:HI` checked against 0..1 before any server starts."""
     if value is None:
         return None
@@ -86,10 +86,10 @@ def sim() -> None:
               help="Serve the SourceMeter on TCP (as LAN) or on a pseudo-terminal (as RS-232).")
 @click.option("--keithley2400-model", type=click.Choice(["2400", "2460"]), default="2400", show_default=True,
               help="Which SourceMeter model to simulate (identity and current limit).")
-@click.option("--ambient-c", "ambient_c_range", callback=_check_ambient_range, metavar="LO:HI",
+@click.option("--ambient-c", "ambient_c_range", callback=check_ambient_range, metavar="LO:HI",
               help="Spread the cells' ambient temperature uniformly over LO..HI C (within -30..60), "
                    "e.g. -10:45; one number puts every cell there. Default: about 25 C.")
-@click.option("--soc", "soc_range", callback=_check_soc_range, metavar="LO:HI",
+@click.option("--soc", "soc_range", callback=check_soc_range, metavar="LO:HI",
               help="Spread the cells' start SOC uniformly over LO..HI (within 0..1), e.g. 0.1:0.9. "
                    "Default: 0.3:0.6.")
 def serve(cells: int, seed: int, chemistry: str, speed: float, faults: str | None, station_out: Path | None,
