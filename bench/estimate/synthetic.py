@@ -17,19 +17,11 @@ from bench.estimate.analysis import (
     arrhenius_factor,
 )
 from bench.estimate.circuits import parse_circuit
+from bench.profiles import default_grading
 from bench.records import RaggedSeries, RecordBatch
 
-GRADING_RULES = {
-    "grading": {
-        "currency": "EUR",
-        "recycle_price_per_kwh": 2.0,
-        "grades": [
-            {"name": "A", "min_soh": 0.90, "max_resistance_growth": 1.3, "price_per_kwh": 70.0},
-            {"name": "B", "min_soh": 0.80, "max_resistance_growth": 1.6, "price_per_kwh": 45.0},
-            {"name": "C", "min_soh": 0.70, "max_resistance_growth": 2.0, "price_per_kwh": 25.0},
-        ],
-    }
-}
+# The rules a profile without a [grading] table gets, so synthetic records grade as real ones would.
+GRADING_RULES = {"grading": default_grading()}
 NOMINAL_CAPACITY_AH = 50.0
 NOMINAL_VOLTAGE_V = 3.65
 REFERENCE_R0_OHM = 0.0010
